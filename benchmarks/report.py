@@ -1,0 +1,103 @@
+"""Run the full benchmarks and rewrite BENCHMARKS.md: machine, date, medians, ratios, reproduce command.
+
+    python benchmarks/report.py            # all benchmarks, real inputs from ../shared/data
+    python benchmarks/report.py -k reader  # a subset (other sections of BENCHMARKS.md are kept)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pathlib
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUT = ROOT / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import kmerx
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"kmerx {kmerx.__version__} (simd {kmerx.simd_level()})"
+    )
+
+
+def fmt_time(s: float) -> str:
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def fmt_rate(units: int, unit: str, s: float) -> str:
+    rate = units / s
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if rate >= scale:
+            return f"{rate / scale:.1f} {prefix}{unit}/s"
+    return f"{rate:.1f} {unit}/s"
+
+
+def section(group: str, rows: list[dict]) -> str:
+    ours = [r for r in rows if r["extra_info"].get("impl") == "kmerx"]
+    base = min((r["stats"]["median"] for r in ours), default=None)
+    lines = [f"### {group}", "", "| implementation | median | throughput | kmerx speed-up |", "|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: r["stats"]["median"]):
+        info, med = r["extra_info"], r["stats"]["median"]
+        ratio = "—" if info.get("impl") == "kmerx" or base is None else f"**{med / base:.2f}x**"
+        name = info.get("impl", r["name"])
+        variant = r.get("param") or ""
+        label = f"{name} ({variant})" if variant and variant != name else name
+        lines.append(f"| {label} | {fmt_time(med)} | {fmt_rate(info.get('units', 0), info.get('unit', 'items'), med)} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-k", default=None, help="pytest -k expression selecting benchmarks")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        js = pathlib.Path(tmp) / "bench.json"
+        cmd = [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "--full", "--benchmark-enable",
+               f"--benchmark-json={js}", "-q", "-p", "no:cacheprovider"]
+        if args.k:
+            cmd += ["-k", args.k]
+        rc = subprocess.call(cmd, cwd=ROOT)
+        if not js.exists():
+            return rc or 1
+        data = json.loads(js.read_text())
+    groups: dict[str, list[dict]] = {}
+    for b in data["benchmarks"]:
+        groups.setdefault(b["group"] or b["name"], []).append(b)
+    old = OUT.read_text() if OUT.exists() else ""
+    kept = {m.group(1): m.group(0) for m in re.finditer(r"(?ms)^### (.+?)\n.*?(?=^### |^## |\Z)", old)}
+    for g, rows in groups.items():
+        kept[g] = section(g, rows) + "\n"
+    today = dt.date.today().isoformat()
+    head = (
+        "# kmerx benchmarks\n\n"
+        "Each table times kmerx and a named peer on the same input in the same run; the figure is the median "
+        "of 5 rounds after a warm-up round. Speed-up = peer median / kmerx median.\n\n"
+        f"- Machine: {machine()}\n- Date: {today}\n"
+        "- Reproduce: `pip install '.[test,bench]' && python benchmarks/report.py` (inputs from ../shared/data)\n\n"
+        "## Results\n\n"
+    )
+    OUT.write_text(head + "".join(kept[g] for g in sorted(kept)))
+    print(f"wrote {OUT}")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

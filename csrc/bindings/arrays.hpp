@@ -1,0 +1,58 @@
+// Helpers shared by the bindings: argument checks that name the argument and the value, views of
+// the (data, offsets) buffer pairs that Arrow binary/list arrays are made of, and output arrays.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace kmerx::bind {
+
+namespace py = pybind11;
+
+template <class T>
+using carray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// Byte sequences laid out as Arrow lays out a binary column: item i is data[offsets[i]:offsets[i+1]].
+struct Seqs {
+    const uint8_t* data;
+    const int64_t* offsets;  // n + 1 entries
+    std::size_t n;
+};
+
+// Validates offsets (non-empty, starting >= 0, non-decreasing, ending within data) so kernels can
+// trust them: no input reaches native code that would make it read out of bounds.
+inline Seqs as_seqs(const carray<uint8_t>& data, const carray<int64_t>& offsets, const char* name = "seqs") {
+    if (data.ndim() != 1 || offsets.ndim() != 1)
+        throw std::invalid_argument(std::string(name) + ": data and offsets must be 1-D arrays");
+    const auto m = static_cast<std::size_t>(offsets.size());
+    if (m == 0) throw std::invalid_argument(std::string(name) + ": offsets must hold at least one entry");
+    const int64_t* o = offsets.data();
+    const int64_t len = static_cast<int64_t>(data.size());
+    if (o[0] < 0) throw std::invalid_argument(std::string(name) + ": offsets[0] must be >= 0, got " + std::to_string(o[0]));
+    for (std::size_t i = 1; i < m; ++i)
+        if (o[i] < o[i - 1])
+            throw std::invalid_argument(std::string(name) + ": offsets must be non-decreasing, offsets[" +
+                                        std::to_string(i) + "] = " + std::to_string(o[i]) + " < " +
+                                        std::to_string(o[i - 1]));
+    if (o[m - 1] > len)
+        throw std::invalid_argument(std::string(name) + ": offsets end at " + std::to_string(o[m - 1]) +
+                                    " beyond the data length " + std::to_string(len));
+    return Seqs{data.data(), o, m - 1};
+}
+
+inline void check_range(const char* name, int64_t value, int64_t lo, int64_t hi) {
+    if (value < lo || value > hi)
+        throw std::invalid_argument(std::string(name) + " must be in " + std::to_string(lo) + ".." +
+                                    std::to_string(hi) + ", got " + std::to_string(value));
+}
+
+template <class T>
+py::array_t<T> empty(std::size_t n) {
+    return py::array_t<T>(static_cast<py::ssize_t>(n));
+}
+
+}  // namespace kmerx::bind

@@ -1,0 +1,23 @@
+// kmerx._core: one init function per op family, each in its own file.
+#include <pybind11/pybind11.h>
+
+#include "kmerx/common.hpp"
+
+namespace py = pybind11;
+
+namespace kmerx::bind {
+void init_common(py::module_& m);
+void init_fastx(py::module_& m);
+void init_clean(py::module_& m);
+void init_stats(py::module_& m);
+void init_encode(py::module_& m);
+}  // namespace kmerx::bind
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "kmerx native core (CPU kernels)";
+    kmerx::bind::init_common(m);
+    kmerx::bind::init_fastx(m);
+    kmerx::bind::init_clean(m);
+    kmerx::bind::init_stats(m);
+    kmerx::bind::init_encode(m);
+}

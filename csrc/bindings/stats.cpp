@@ -1,0 +1,9 @@
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace kmerx::bind {
+
+void init_stats(py::module_& m) { (void)m; }
+
+}  // namespace kmerx::bind

@@ -1,0 +1,5 @@
+import sys
+
+from kmerx.cli import main
+
+sys.exit(main())

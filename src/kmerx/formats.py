@@ -1,0 +1,25 @@
+"""Output files: written atomically so an interrupted run never leaves one that looks complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; on success it is fsynced and renamed to ``path``,
+    on any exception it is removed and ``path`` is left untouched."""
+    final = pathlib.Path(path)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        yield str(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

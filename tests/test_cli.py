@@ -1,0 +1,107 @@
+"""The command line, run as a user runs it: a subprocess, its stdout, stderr and exit code."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pathlib
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MT = ROOT / "data" / "MT-human.fa"
+ORACLE = ROOT / ".." / "shared" / "data" / "oracle" / "jellyfish"
+
+
+def kmerx(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONWARNINGS="error")
+    return subprocess.run([sys.executable, "-m", "kmerx", *args], input=stdin, capture_output=True, env=env, timeout=120)
+
+
+def test_stats_table():
+    r = kmerx("stats", "-T", str(MT))
+    assert r.returncode == 0, r.stderr
+    header, row = r.stdout.decode().splitlines()
+    cols = dict(zip(header.split("\t"), row.split("\t")))
+    assert cols["num_seqs"] == "1"
+    assert cols["sum_len"] == "16569"
+    assert cols["min_len"] == cols["max_len"] == "16569"
+    assert cols["format"] == "FASTA"
+    assert r.stderr == b""  # no progress bar when stderr is not a terminal
+
+
+def test_stats_several_files_and_stdin(tmp_path):
+    fq = tmp_path / "r.fq.gz"
+    fq.write_bytes(gzip.compress(b"@a\nACGTN\n+\nIIIII\n@b\nGG\n+\n!!\n"))
+    r = kmerx("stats", "-T", str(MT), str(fq), "-", stdin=MT.read_bytes())
+    assert r.returncode == 0, r.stderr
+    rows = [line.split("\t") for line in r.stdout.decode().splitlines()[1:]]
+    assert [row[2] for row in rows] == ["1", "2", "1"]
+    assert rows[1][3] == "7" and rows[1][7] == "1"  # bases, N count
+    assert rows[1][1] == "FASTQ" and "33" in rows[1][9]
+
+
+@pytest.mark.parametrize("k,strand", [(21, "canonical"), (5, "forward")])
+def test_kmers_count_equals_jellyfish(k, strand):
+    oracle = ORACLE / f"MT-human.k{k}.{strand}.tsv.gz"
+    if not oracle.exists():
+        pytest.skip(f"{oracle} missing (../shared/data not beside the project)")
+    args = ["kmers", str(MT), "-k", str(k), "--count"] + (["--canonical"] if strand == "canonical" else [])
+    r = kmerx(*args)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == gzip.decompress(oracle.read_bytes())
+
+
+def test_kmers_rows_and_parquet(tmp_path):
+    r = kmerx("kmers", str(MT), "-k", "4", "--stride", "4")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    name, pos, kmer = lines[0].split("\t")
+    assert name.startswith("chrM") and pos == "0" and kmer == "GATC"
+    assert lines[1].split("\t")[1] == "4"
+    out = tmp_path / "k.parquet"
+    r = kmerx("kmers", str(MT), "-k", "21", "--canonical", "--format", "parquet", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    table = pq.read_table(out)
+    assert table.column_names == ["read_name", "position", "kmer"]
+    assert table.num_rows == 16569 - 21 + 1
+    assert not list(tmp_path.glob(".*tmp*"))  # no temp file left behind
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["stats", "/nonexistent.fa"], "/nonexistent.fa"),
+        (["kmers", str(MT), "-k", "80"], "-k must be in 1..64, got 80"),
+        (["kmers", str(MT), "-k", "5", "--format", "parquet"], "needs -o"),
+    ],
+)
+def test_errors_are_one_line(args, needle):
+    r = kmerx(*args)
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert needle in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_malformed_input_names_file_and_record(tmp_path):
+    bad = tmp_path / "bad.fq"
+    bad.write_bytes(b"@r1\nACGT\n+\nIIII\n@r2\nACGT\n+\nII\n")
+    r = kmerx("stats", str(bad))
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert str(bad) in err and "record 2" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("sub", [[], ["stats"], ["kmers"]])
+def test_help_everywhere(sub):
+    r = kmerx(*sub, "--help")
+    assert r.returncode == 0 and b"usage: kmerx" in r.stdout
+
+
+def test_pipe_closed_early_is_not_an_error():
+    p = subprocess.run(f"{sys.executable} -m kmerx kmers {MT} -k 5 | head -1", shell=True, capture_output=True)
+    assert p.stdout.count(b"\n") == 1
+    assert b"Traceback" not in p.stderr and b"Error" not in p.stderr

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -159,6 +160,52 @@ void plan_reads(const Input& in, const Options& o, const Tables& t, std::size_t 
     }
 }
 
+// Digits of v written at p (p == nullptr: only counted).
+int64_t put_int(char* p, int64_t v) {
+    char buf[24];
+    auto res = std::to_chars(buf, buf + sizeof(buf), v);
+    const int64_t n = res.ptr - buf;
+    if (p) std::memcpy(p, buf, static_cast<std::size_t>(n));
+    return n;
+}
+
+// Writes (or, with out == nullptr, measures) the name of output read k.
+int64_t put_name(const Input& in, const Result& r, std::size_t k, char* out) {
+    const int64_t p = r.parent[k];
+    const int64_t base = in.name_offsets[p], len = in.name_offsets[p + 1] - base;
+    int64_t n = len;
+    if (out) std::memcpy(out, in.name + base, static_cast<std::size_t>(len));
+    if (r.split[k]) {
+        if (out) out[n] = ':';
+        n += 1;
+        n += put_int(out ? out + n : nullptr, r.start[k] + 1);
+        if (out) out[n] = '-';
+        n += 1;
+        n += put_int(out ? out + n : nullptr, r.end[k]);
+    }
+    if (r.rc[k]) {
+        const int64_t s = static_cast<int64_t>(std::strlen(RC_SUFFIX));
+        if (out) std::memcpy(out + n, RC_SUFFIX, static_cast<std::size_t>(s));
+        n += s;
+    }
+    return n;
+}
+
+void build_names(const Input& in, Result& r) {
+    const std::size_t m = r.parent.size();
+    bool any = false;
+    for (std::size_t k = 0; k < m && !any; ++k) any = r.split[k] || r.rc[k];
+    if (!any) return;
+    r.name_offsets.resize(m + 1);
+    r.name_offsets[0] = 0;
+    for (std::size_t k = 0; k < m; ++k) r.name_offsets[k + 1] = r.name_offsets[k] + put_name(in, r, k, nullptr);
+    r.name.resize(static_cast<std::size_t>(r.name_offsets[m]));
+    parallel_for_weighted(r.name_offsets.data(), m, [&](std::size_t b, std::size_t e) {
+        for (std::size_t k = b; k < e; ++k)
+            put_name(in, r, k, reinterpret_cast<char*>(r.name.data()) + r.name_offsets[k]);
+    }, kMinBytesPerTask);
+}
+
 }  // namespace
 
 void quality_trim(const uint8_t* qual, int64_t len, int cutoff5, int cutoff3, int offset, int64_t& start,
@@ -268,6 +315,7 @@ Result clean(const Input& in, const Options& o) {
             }
         }
     }, kMinBytesPerTask);
+    if (in.name) build_names(in, r);
     return r;
 }
 

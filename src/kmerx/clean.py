@@ -14,13 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kmerx import _core
-from kmerx._arrow import binary_array, seq_buffers
+from kmerx._arrow import binary_array, seq_buffers, string_array
 from kmerx.config import StageConfig
 
 __all__ = ["CleanConfig", "clean", "RC_SUFFIX"]
 
 #: Appended to the name of every reverse-complemented output read.
-RC_SUFFIX = "/rc"
+RC_SUFFIX = _core.RC_SUFFIX
 
 _INVALID = {"N": 0, "keep": 1, "error": 2}
 _N_RUNS = {"keep": 0, "split": 1, "drop": 2}
@@ -157,8 +157,9 @@ def clean(batch: pa.RecordBatch, config: CleanConfig | None = None, **overrides)
     if read_index_col.null_count:
         raise ValueError("read_index must not hold nulls")
     read_index = np.ascontiguousarray(read_index_col.to_numpy(zero_copy_only=False), dtype=np.int64)
-    seq, qual, out_offsets, parent, start, end, rc, split = _core.clean_reads(
-        data, offsets, qdata, qoffsets, read_index,
+    name_data, name_offsets = seq_buffers(batch.column("name"))
+    seq, qual, out_offsets, parent, rc, new_names = _core.clean_reads(
+        data, offsets, qdata, qoffsets, read_index, name_data, name_offsets,
         uppercase=config.uppercase,
         iupac_to_n=config.iupac == "N",
         u_to_t=config.u_to_t,
@@ -178,16 +179,12 @@ def clean(batch: pa.RecordBatch, config: CleanConfig | None = None, **overrides)
     same_rows = m == n and bool(np.array_equal(parent, np.arange(n)))
     take = (lambda col: col) if same_rows else (lambda col: pc.take(col, pa.array(parent)))
 
-    names = take(batch.column("name"))
-    if names.type != pa.string():
-        names = names.cast(pa.string())
-    if split.any():
-        starts = pc.cast(pa.array(start + 1), pa.string())
-        ends = pc.cast(pa.array(end), pa.string())
-        joined = pc.binary_join_element_wise(names, ":", starts, "-", ends, "")
-        names = pc.if_else(pa.array(split.view(np.bool_)), joined, names)
-    if rc.any():
-        names = pc.if_else(pa.array(rc.view(np.bool_)), pc.binary_join_element_wise(names, RC_SUFFIX, ""), names)
+    if new_names is not None:
+        names = string_array(*new_names)
+    else:
+        names = take(batch.column("name"))
+        if names.type != pa.string():
+            names = names.cast(pa.string())
 
     columns = {
         "name": names,

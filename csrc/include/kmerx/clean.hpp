@@ -37,12 +37,17 @@ struct Input {
     const uint8_t* qual;          // nullable
     const int64_t* qual_offsets;  // nullable with qual
     const int64_t* read_index;    // nullable unless rc == Random
+    const uint8_t* name;          // nullable: then no names are built
+    const int64_t* name_offsets;
     std::size_t n;
 };
 
 // Output read j is the slice [start[j], end[j]) of input read parent[j] (coordinates in the input
 // read), reverse-complemented when rc[j]; split[j] is 1 when its parent held an N run that split it.
 // seq and qual share offsets (qual is empty when the input had none).
+// Names are built only when some output read is a split piece or reverse-complemented (otherwise
+// they are the parents' names unchanged and name_offsets stays empty): a piece is named
+// `name:START-END` (1-based, inclusive, in the input read) and an rc read gets RC_SUFFIX appended.
 struct Result {
     std::vector<uint8_t> seq;
     std::vector<uint8_t> qual;
@@ -52,7 +57,11 @@ struct Result {
     std::vector<int64_t> end;
     std::vector<uint8_t> rc;
     std::vector<uint8_t> split;
+    std::vector<uint8_t> name;
+    std::vector<int64_t> name_offsets;
 };
+
+inline constexpr const char* RC_SUFFIX = "/rc";
 
 // Cleans a batch. Throws std::invalid_argument when a qual length differs from its seq length, when
 // invalid == Error and a read holds an invalid byte, or on bad options.

@@ -110,3 +110,13 @@ def test_matches_seqkit(rel):
     assert f"{ours['avg_len']:.1f}" == sk["avg_len"]
     if sk["format"] == "FASTQ":  # seqkit assumes Phred+33, as these files are
         assert f"{ours['q20']:.2f}" == sk["Q20(%)"] and f"{ours['q30']:.2f}" == sk["Q30(%)"]
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("kmerx.io") is None, reason="kmerx.io not merged yet")
+def test_file_stats_matches_stats_of():
+    from kmerx.stats import file_stats
+
+    path = data_file("unit/SRR059298_first2k.fastq")
+    got = file_stats(path)
+    want = stats_of(batches(parse_fastq(path), 500), file=str(path))
+    assert got == want

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace kmerx::bind {
 
@@ -48,6 +50,15 @@ inline void check_range(const char* name, int64_t value, int64_t lo, int64_t hi)
     if (value < lo || value > hi)
         throw std::invalid_argument(std::string(name) + " must be in " + std::to_string(lo) + ".." +
                                     std::to_string(hi) + ", got " + std::to_string(value));
+}
+
+// Hands a vector to numpy without copying; the capsule frees it with the array.
+template <class T>
+py::array_t<T> to_array(std::vector<T>&& v) {
+    auto* owned = new std::vector<T>(std::move(v));
+    py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+    return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {static_cast<py::ssize_t>(sizeof(T))},
+                          owned->data(), owner);
 }
 
 template <class T>

@@ -14,15 +14,6 @@ namespace kmerx::bind {
 
 namespace {
 
-// Hands a vector to numpy without copying; the capsule frees it with the array.
-template <class T>
-py::array_t<T> to_array(std::vector<T>&& v) {
-    auto* owned = new std::vector<T>(std::move(v));
-    py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-    return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {static_cast<py::ssize_t>(sizeof(T))},
-                          owned->data(), owner);
-}
-
 py::tuple clean_reads(const carray<uint8_t>& seq_data, const carray<int64_t>& seq_offsets,
                       const std::optional<carray<uint8_t>>& qual_data,
                       const std::optional<carray<int64_t>>& qual_offsets,

@@ -1,5 +1,6 @@
 #include "kmerx/compress.hpp"
 
+#include <cxxabi.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -279,6 +280,8 @@ private:
                     len += r;
                 }
                 buf.resize(len);
+            } catch (abi::__forced_unwind&) {
+                throw;  // thread cancellation (e.g. a Python read callback during interpreter exit)
             } catch (...) {
                 c.end = true;
                 c.error = std::current_exception();

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <mutex>
 #include <optional>
 
 #include "kmerx/common.hpp"
@@ -54,19 +55,22 @@ public:
         if (!r_) return;
         if (PyGILState_Check()) {
             py::gil_scoped_release rel;
+            std::lock_guard<std::mutex> lk(mu_);
             r_.reset();
         } else {
+            std::lock_guard<std::mutex> lk(mu_);
             r_.reset();
         }
     }
     py::object next() {
-        if (!r_) return py::none();
         FastxBatch b;
-        bool ok;
+        bool ok = false;
         {
             py::gil_scoped_release rel;
-            ok = r_->next(b);
+            std::lock_guard<std::mutex> lk(mu_);  // Python threads may share one reader
+            if (r_) ok = r_->next(b);
         }
+        if (!ok || !r_) return py::none();
         if (!ok) return py::none();
         const bool fq = r_->format() == Format::Fastq;
         py::object qd = py::none(), qo = py::none();
@@ -79,6 +83,7 @@ public:
     std::string format() const { return r_ ? format_name(r_->format()) : "auto"; }
 
 private:
+    std::mutex mu_;
     std::unique_ptr<FastxReader> r_;
 };
 

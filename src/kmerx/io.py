@@ -7,6 +7,14 @@ standard library and zstd by the optional ``zstandard`` package, fed to the nati
 
 Parsing is native; each batch's columns are Arrow arrays over the parser's buffers (no per-record
 Python work). Sequence and quality bytes are passed through unchanged (no case change).
+
+Byte ranges (:func:`split`, ``read(..., byte_range=)``): a reader yields the records whose header
+byte lies in its range. At a cut it resynchronises on the first line start at or after the cut that
+begins a record: for FASTA a ``>`` line; for FASTQ an ``@`` line from which the next 8 records (or all
+up to the end of the file) parse cleanly under the sequential rules. Those rules make a quality line
+that begins with ``@`` fail as a start: in wrapped FASTQ the real header that follows would land in
+its sequence (a sequence line may not begin with ``@``), a ``+name`` line would name another record,
+or the quality lengths would not line up.
 """
 
 from __future__ import annotations

@@ -1,0 +1,110 @@
+"""Helpers for the kmerx.io tests (no tests here): slow reference readers and small writers."""
+
+from __future__ import annotations
+
+import gzip
+import pathlib
+import struct
+import zlib
+
+SHARED = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def shared(name: str) -> pathlib.Path:
+    import pytest
+
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"test input {path} is missing (../shared/data is not beside the project)")
+    return path
+
+
+def raw_bytes(path: pathlib.Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def ref_records(data: bytes) -> list[tuple[str, bytes, bytes | None]]:
+    """(name, seq, qual) per record: multi-line FASTA, or FASTQ with 4-line records."""
+    lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in data.split(b"\n")]
+    lines = [ln for ln in lines if ln.strip()]
+    if not lines:
+        return []
+    out: list[tuple[str, bytes, bytes | None]] = []
+    if lines[0].startswith(b">"):
+        for ln in lines:
+            if ln.startswith(b">"):
+                out.append((ln[1:].decode(), b"", None))
+            else:
+                name, seq, _ = out[-1]
+                out[-1] = (name, seq + ln, None)
+        return out
+    assert len(lines) % 4 == 0
+    for i in range(0, len(lines), 4):
+        h, s, p, q = lines[i : i + 4]
+        assert h.startswith(b"@") and p.startswith(b"+") and len(s) == len(q)
+        out.append((h[1:].decode(), s, q))
+    return out
+
+
+def batches_records(batches) -> list[tuple[str, bytes, bytes | None]]:
+    out = []
+    for b in batches:
+        d = b.to_pydict()
+        out.extend(zip(d["name"], d["seq"], d["qual"]))
+    return out
+
+
+def wrapped_fastq(records, widths=(7, 13, 60, 1, 29)) -> tuple[bytes, list[int]]:
+    """Multi-line FASTQ (sequence and quality wrapped at a width that changes per record, so many
+    quality lines start with '@' or '+') and the byte offset of each record."""
+    parts: list[bytes] = []
+    offsets = []
+    size = 0
+    for i, (name, seq, qual) in enumerate(records):
+        w = widths[i % len(widths)]
+        rec = [b"@" + name.encode() + b"\n"]
+        rec.extend(seq[j : j + w] + b"\n" for j in range(0, len(seq), w))
+        rec.append(b"+\n" if i % 3 else b"+" + name.encode() + b"\n")
+        rec.extend(qual[j : j + w] + b"\n" for j in range(0, len(qual), w))
+        offsets.append(size)
+        chunk = b"".join(rec)
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts), offsets
+
+
+def record_offsets(data: bytes) -> list[int]:
+    """Byte offset of each record of a FASTA or 4-line FASTQ file (blank lines allowed in FASTA)."""
+    offsets, pos = [], 0
+    fasta = data.lstrip()[:1] == b">"
+    lines = data.split(b"\n")
+    k = 0
+    for ln in lines:
+        if fasta and ln.startswith(b">"):
+            offsets.append(pos)
+        elif not fasta and ln.strip():
+            if k % 4 == 0:
+                offsets.append(pos)
+            k += 1
+        pos += len(ln) + 1
+    return offsets
+
+
+def bgzf(data: bytes, block: int = 20000) -> bytes:
+    """BGZF: gzip members of at most 64 KiB, each with the 'BC' extra field, then the EOF block."""
+    out = []
+    for i in range(0, len(data), block):
+        out.append(_bgzf_block(data[i : i + block]))
+    out.append(_bgzf_block(b""))
+    return b"".join(out)
+
+
+def _bgzf_block(chunk: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = c.compress(chunk) + c.flush()
+    bsize = 18 + len(body) + 8 - 1
+    # ID1 ID2 CM FLG(FEXTRA), MTIME, XFL OS, XLEN, then the "BC" subfield holding BSIZE.
+    head = b"\x1f\x8b\x08\x04" + b"\0\0\0\0" + b"\0\xff" + struct.pack("<H", 6)
+    head += b"BC" + struct.pack("<HH", 2, bsize)
+    return head + body + struct.pack("<II", zlib.crc32(chunk), len(chunk))

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from reference import make_batch, parse_fasta, parse_fastq, rows, shared
 
-from _fastx_local import data_file, make_batch, parse_fasta, parse_fastq, rows
 from kmerx import _core
 from kmerx.clean import RC_SUFFIX, CleanConfig, clean
 
@@ -125,12 +125,12 @@ def check(recs, cfg: CleanConfig):
 # ---- real reads -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def srr():
-    return parse_fastq(data_file("unit/SRR059298_first2k.fastq"))
+    return parse_fastq(shared("unit/SRR059298_first2k.fastq"))
 
 
 @pytest.fixture(scope="module")
 def mt():
-    (name, seq, _), = parse_fasta(data_file("unit/MT-human.fa"))
+    (name, seq, _), = parse_fasta(shared("unit/MT-human.fa"))
     # Lowercase and IUPAC bytes sprinkled in so the FASTA options have work to do.
     s = bytearray(seq)
     s[100:200] = s[100:200].lower()
@@ -177,7 +177,7 @@ def test_options_on_real_fasta(mt, opts):
 
 
 def test_phred64_trimming():
-    recs = parse_fastq(data_file("unit/sample_101s_phred64.fastq.gz"))
+    recs = parse_fastq(shared("unit/sample_101s_phred64.fastq.gz"))
     check(recs, CleanConfig(quality_cutoff=20, quality_cutoff_5p=15, phred_offset=64))
 
 
@@ -225,7 +225,7 @@ def test_trim_matches_cutadapt_function(qual, c5, c3):
 @needs_cutadapt
 @pytest.mark.parametrize("q", ["20", "10,25"])
 def test_trim_matches_cutadapt_cli(srr, tmp_path, q):
-    src = data_file("unit/SRR059298_first2k.fastq")
+    src = shared("unit/SRR059298_first2k.fastq")
     dst = tmp_path / "out.fastq"
     subprocess.run([sys.executable, "-m", "cutadapt", "-q", q, "-o", str(dst), str(src)],
                    check=True, capture_output=True)

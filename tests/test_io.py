@@ -14,10 +14,10 @@ import textwrap
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from reference import batches_records, bgzf, raw_bytes, ref_records, shared
 
 import kmerx
 import kmerx.io as kio
-from test_io_ref import batches_records, bgzf, raw_bytes, ref_records, shared
 
 UNIT = [
     "unit/MT-human.fa",

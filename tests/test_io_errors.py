@@ -10,10 +10,10 @@ import re
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from reference import raw_bytes, shared
 
 import kmerx
 import kmerx.io as kio
-from test_io_ref import raw_bytes, shared
 
 GOOD = b"@r1\nACGT\n+\nIIII\n"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from reference import batches_records, record_offsets, ref_records, shared, wrapped_fastq
 
 import kmerx.io as kio
-from test_io_ref import batches_records, record_offsets, ref_records, shared, wrapped_fastq
 
 FILES = ["unit/MT-human.fa", "unit/lambda_virus.fa", "unit/SRR059298_first2k.fastq", "wrapped"]
 

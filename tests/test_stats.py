@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from reference import make_batch, parse_fasta, parse_fastq, shared
 
-from _fastx_local import data_file, make_batch, parse_fasta, parse_fastq
 from kmerx.stats import SeqStats, batch_stats, guess_quality_encoding, quality_offset, stats_of
 
 
@@ -40,7 +40,7 @@ def batches(recs, size):
 
 @pytest.mark.parametrize("size", [1, 333, 5000])
 def test_fastq_merged_over_batches(size):
-    recs = parse_fastq(data_file("unit/SRR059298_first2k.fastq"))
+    recs = parse_fastq(shared("unit/SRR059298_first2k.fastq"))
     st_ = stats_of(batches(recs, size), file="SRR059298_first2k.fastq")
     check(st_, recs)
     assert st_.format == "FASTQ" and st_.file == "SRR059298_first2k.fastq"
@@ -49,14 +49,14 @@ def test_fastq_merged_over_batches(size):
 
 
 def test_fasta():
-    recs = parse_fasta(data_file("unit/MT-human.fa")) + parse_fasta(data_file("unit/lambda_virus.fa"))
+    recs = parse_fasta(shared("unit/MT-human.fa")) + parse_fasta(shared("unit/lambda_virus.fa"))
     st_ = stats_of(batches(recs, 1))
     check(st_, recs)
     assert st_.format == "FASTA" and st_.quality_encoding == "none" and st_.q_percent(20) is None
 
 
 def test_phred64_file():
-    recs = parse_fastq(data_file("unit/sample_101s_phred64.fastq.gz"))
+    recs = parse_fastq(shared("unit/sample_101s_phred64.fastq.gz"))
     st_ = stats_of(batches(recs, 100))
     check(st_, recs)
     assert st_.quality_encoding.startswith("Phred+64")
@@ -98,7 +98,7 @@ def test_guess_quality_encoding():
 @pytest.mark.parametrize("rel", ["unit/SRR059298_first2k.fastq", "unit/MT-human.fa", "unit/lambda_virus.fa",
                                  "unit/ERR1163317_MiSeq_1k.fq.gz"])
 def test_matches_seqkit(rel):
-    path = data_file(rel)
+    path = shared(rel)
     out = subprocess.run(["seqkit", "stats", "-a", "-T", str(path)], check=True, capture_output=True, text=True)
     header, values = (line.split("\t") for line in out.stdout.strip().splitlines())
     sk = dict(zip(header, values))
@@ -116,7 +116,7 @@ def test_matches_seqkit(rel):
 def test_file_stats_matches_stats_of():
     from kmerx.stats import file_stats
 
-    path = data_file("unit/SRR059298_first2k.fastq")
+    path = shared("unit/SRR059298_first2k.fastq")
     got = file_stats(path)
     want = stats_of(batches(parse_fastq(path), 500), file=str(path))
     assert got == want

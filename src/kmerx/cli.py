@@ -10,7 +10,8 @@ import argparse
 import contextlib
 import os
 import sys
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 import kmerx
 

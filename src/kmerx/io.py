@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bz2
 import dataclasses
-import json
 import lzma
 import os
 import sys
@@ -34,6 +33,7 @@ import pyarrow as pa
 from kmerx import _core
 from kmerx._arrow import binary_array, string_array
 from kmerx._core import FastxFormatError
+from kmerx.config import StageConfig
 
 __all__ = ["READ_SCHEMA", "ReadConfig", "read", "read_pairs", "split", "sniff"]
 
@@ -241,7 +241,7 @@ def _batches(reader, owned: Any = None) -> Iterator[pa.RecordBatch]:
 
 # ---- public API ----------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
-class ReadConfig:
+class ReadConfig(StageConfig):
     """Reader settings of a run (recorded in manifests): ``read(src, **cfg.kwargs())``.
 
     Fields as for :func:`read`: ``format`` ("auto"), ``phred`` (33), ``batch_bytes`` (4 MiB).
@@ -257,16 +257,7 @@ class ReadConfig:
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`read`."""
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        """A JSON object with the fields (sorted keys)."""
-        return json.dumps(self.kwargs(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ReadConfig:
-        """The config :meth:`to_json` wrote."""
-        return cls(**json.loads(text))
+        return self.to_dict()
 
 
 def read(

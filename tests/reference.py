@@ -1,4 +1,5 @@
-"""Helpers for the kmerx.io tests (no tests here): slow reference readers and small writers."""
+"""Test helpers shared by the test modules (no tests here): the location of ../shared/data, a slow
+reference FASTA/FASTQ parser that is independent of kmerx.io, ReadBatch builders and small writers."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import pathlib
 import struct
 import zlib
 
+import pyarrow as pa
+
 SHARED = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 def shared(name: str) -> pathlib.Path:
+    """A file under ../shared/data, or skip the test (with the reason) when it is not there."""
     import pytest
 
     path = SHARED / name
@@ -27,12 +31,13 @@ def raw_bytes(path: pathlib.Path) -> bytes:
 def ref_records(data: bytes) -> list[tuple[str, bytes, bytes | None]]:
     """(name, seq, qual) per record: multi-line FASTA, or FASTQ with 4-line records."""
     lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in data.split(b"\n")]
-    lines = [ln for ln in lines if ln.strip()]
+    while lines and not lines[-1].strip():
+        lines.pop()
     if not lines:
         return []
     out: list[tuple[str, bytes, bytes | None]] = []
     if lines[0].startswith(b">"):
-        for ln in lines:
+        for ln in filter(bytes.strip, lines):
             if ln.startswith(b">"):
                 out.append((ln[1:].decode(), b"", None))
             else:
@@ -108,3 +113,31 @@ def _bgzf_block(chunk: bytes) -> bytes:
     head = b"\x1f\x8b\x08\x04" + b"\0\0\0\0" + b"\0\xff" + struct.pack("<H", 6)
     head += b"BC" + struct.pack("<HH", 2, bsize)
     return head + body + struct.pack("<II", zlib.crc32(chunk), len(chunk))
+
+
+def parse_fastq(path) -> list[tuple[str, bytes, bytes]]:
+    """(first word of the name, seq, qual) per record of a 4-line FASTQ file (plain or gzip)."""
+    return [(name.split()[0], seq, qual) for name, seq, qual in ref_records(raw_bytes(pathlib.Path(path)))]
+
+
+def parse_fasta(path) -> list[tuple[str, bytes, None]]:
+    """(first word of the name, seq, None) per record of a FASTA file (plain or gzip)."""
+    return [(name.split()[0], seq, None) for name, seq, _ in ref_records(raw_bytes(pathlib.Path(path)))]
+
+
+def make_batch(recs, start_index: int = 0) -> pa.RecordBatch:
+    """recs: (name, seq, qual|None) or (name, seq, qual|None, read_index)."""
+    names = [r[0] for r in recs]
+    seqs = [r[1] for r in recs]
+    quals = [r[2] for r in recs]
+    idx = [r[3] if len(r) > 3 else start_index + i for i, r in enumerate(recs)]
+    return pa.RecordBatch.from_arrays(
+        [pa.array(names, pa.string()), pa.array(seqs, pa.large_binary()), pa.array(quals, pa.large_binary()),
+         pa.array(idx, pa.int64())],
+        names=["name", "seq", "qual", "read_index"],
+    )
+
+
+def rows(batch: pa.RecordBatch) -> list[tuple]:
+    d = batch.to_pydict()
+    return list(zip(d["name"], d["seq"], d["qual"], d["read_index"]))

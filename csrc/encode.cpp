@@ -22,15 +22,17 @@ struct Codes {
     T mask;
     int shift;  // 2k - 2: where a new base's complement enters the reverse complement
     explicit Codes(int k) : mask(k * 2 == int(sizeof(T) * 8) ? ~T(0) : (T(1) << (2 * k)) - 1), shift(2 * k - 2) {}
+    // fwd keeps older bases above bit 2k (masked when read), so its loop-carried chain is one
+    // shift-or; rc drops them off the low end.
     void push(uint8_t c) {
-        fwd = ((fwd << 2) | c) & mask;
+        fwd = (fwd << 2) | c;
         rc = (rc >> 2) | (T(3 - c) << shift);
     }
     template <Strand S>
     T get() const {
-        if constexpr (S == Strand::Forward) return fwd;
+        if constexpr (S == Strand::Forward) return fwd & mask;
         else if constexpr (S == Strand::Reverse) return rc;
-        else return std::min(fwd, rc);
+        else return std::min(T(fwd & mask), rc);
     }
 };
 

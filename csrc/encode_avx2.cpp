@@ -5,7 +5,7 @@
 //   fwd(i + 4) = ((fwd(i) << 8) | P[i + k]) & mask,   P[m] = b[m]b[m+1]b[m+2]b[m+3] (b[m] high bits)
 //   rc(i + 4)  = (rc(i) >> 8) | (Q[m] << (2k - 8)),    Q[m] = ~(b[m+3]b[m+2]b[m+1]b[m]) (complements)
 // so each lane carries a one-op-deep dependency chain and the packed bytes P, Q are computed 32 at a time
-// from pshufb-translated bases in an L1-sized block.
+// straight from the sequence (pshufb translation) into an L1-sized block.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -28,39 +28,54 @@ inline __m256i code_table() {
                             0, 0, 0, 1, 3, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
-constexpr int kBlock = 2048;  // packed bytes per block (multiple of 4)
+constexpr int kBlock = 2048;  // packed bytes per block (multiple of 32)
 
-// codes[x] = code of s[x] for x in [0, n); s is all valid.
-inline void translate(const uint8_t* s, int64_t n, uint8_t* codes) {
-    const __m256i lut = code_table();
-    int64_t x = 0;
-    for (; x + 32 <= n; x += 32) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + x));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + x), _mm256_shuffle_epi8(lut, v));
-    }
-    if (x < n && n >= 32) {  // the tail as one overlapping vector
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + n - 32));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + n - 32), _mm256_shuffle_epi8(lut, v));
-        return;
-    }
-    for (; x < n; ++x) codes[x] = kBaseCode.v[s[x]];
+// P, Q of 32 consecutive positions from their four shifted code vectors. Codes are < 4, so 16-bit
+// shifts never carry across bytes.
+inline void pack32(__m256i c0, __m256i c1, __m256i c2, __m256i c3, uint8_t* P, uint8_t* Q) {
+    const __m256i p = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi16(c0, 6), _mm256_slli_epi16(c1, 4)),
+                                      _mm256_or_si256(_mm256_slli_epi16(c2, 2), c3));
+    const __m256i q = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi16(c3, 6), _mm256_slli_epi16(c2, 4)),
+                                      _mm256_or_si256(_mm256_slli_epi16(c1, 2), c0));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(P), p);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(Q), _mm256_xor_si256(q, _mm256_set1_epi8(-1)));
 }
 
-// P[x], Q[x] for x in [0, n) from codes[0, n + 3); codes must be readable (any value) up to n + 34.
-inline void pack4(const uint8_t* c, int64_t n, uint8_t* P, uint8_t* Q) {
-    const __m256i ones = _mm256_set1_epi8(-1);
-    for (int64_t x = 0; x < n; x += 32) {
-        const __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + x));
-        const __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + x + 1));
-        const __m256i c2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + x + 2));
-        const __m256i c3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + x + 3));
-        // Values are < 4, so 16-bit shifts never carry across bytes.
-        const __m256i p = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi16(c0, 6), _mm256_slli_epi16(c1, 4)),
-                                          _mm256_or_si256(_mm256_slli_epi16(c2, 2), c3));
-        const __m256i q = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi16(c3, 6), _mm256_slli_epi16(c2, 4)),
-                                          _mm256_or_si256(_mm256_slli_epi16(c1, 2), c0));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(P + x), p);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(Q + x), _mm256_xor_si256(q, ones));
+// P[j], Q[j] for j in [0, len) (len a multiple of 32) at positions m + j >= a of the run [a, b).
+// Inside the run the shifted code vectors are translated straight from the sequence (loads of
+// bytes the CPU has not just stored, so no store-forwarding stalls); the chunk reaching past b goes
+// through a zero-padded copy (positions >= b feed only lanes that are never stored).
+inline void pack_block(const uint8_t* s, int64_t b, int64_t m, int64_t len, uint8_t* P, uint8_t* Q) {
+    const __m256i lut = code_table();
+    auto tr = [&](const uint8_t* p) {
+        return _mm256_shuffle_epi8(lut, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    };
+    for (int64_t x = 0; x < len; x += 32) {
+        const int64_t p0 = m + x;
+        if (p0 + 35 <= b) {
+            pack32(tr(s + p0), tr(s + p0 + 1), tr(s + p0 + 2), tr(s + p0 + 3), P + x, Q + x);
+            continue;
+        }
+        if (b - 35 >= m) {  // slide the chunk back to end at b: it rewrites equal values, then zeros
+            const int64_t p1 = b - 35, at = x - (p0 - p1);
+            pack32(tr(s + p1), tr(s + p1 + 1), tr(s + p1 + 2), tr(s + p1 + 3), P + at, Q + at);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(P + at + 32), _mm256_setzero_si256());
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(Q + at + 32), _mm256_setzero_si256());
+            continue;
+        }
+        // tmp[32 + i] = code at p0 + i for p0 + i < b, else 0.
+        alignas(32) uint8_t tmp[128];
+        const __m256i zero = _mm256_setzero_si256();
+        for (int i = 32; i < 128; i += 32) _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + i), zero);
+        const int64_t have = std::max<int64_t>(0, b - p0);  // < 35
+        if (b >= 32) {  // the 32 bases ending at b, one vector (the read's first 32 bytes are readable)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(tmp + have), tr(s + b - 32));
+            if (have > 32) tmp[32] = kBaseCode.v[s[p0]], tmp[33] = kBaseCode.v[s[p0 + 1]];
+        } else {
+            for (int64_t i = 0; i < have; ++i) tmp[32 + i] = kBaseCode.v[s[p0 + i]];
+        }
+        auto ld = [&](int i) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tmp + 32 + i)); };
+        pack32(ld(0), ld(1), ld(2), ld(3), P + x, Q + x);
     }
 }
 
@@ -70,26 +85,22 @@ inline __m256i widen4(const uint8_t* p) {
     return _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(w));
 }
 
-// C[x - m] = code of s[x] for x in [m, m + len) inside the run [a, b), 0 outside it (the warm-up
-// reads before a, the last vector reads past b; those lanes are never stored).
-// At most 3 positions fall before a (the lead of the warm-up) and 3 after b (the last vector), so
-// two zeroed vectors around the translated bases cover them plus pack4's 32-byte overrun.
-inline void run_codes_block(const uint8_t* s, int64_t a, int64_t b, int64_t m, int64_t len, uint8_t* C) {
-    const int64_t lo = std::max(m, a), hi = std::max(lo, std::min(m + len, b));
-    const __m256i zero = _mm256_setzero_si256();
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(C), zero);
-    translate(s + lo, hi - lo, C + (lo - m));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(C + (hi - m)), zero);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(C + (hi - m) + 32), zero);
+// Lane j = bytes p[j + 4t] for t = 0..7, little-endian: the bytes 4 steps apart that one lane consumes.
+inline __m256i gather_lanes(const uint8_t* p) {
+    const __m256i idx = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
+                                         0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), idx);
+    return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// All k-mers of the run [a, b) (b - a >= k >= 4). The lanes start zeroed at the virtual k-mer a - K4
-// (K4 = k rounded up to 4) and warm up through ceil(k / 4) steps, so short reads need no scalar
-// priming; the last partial vector is written with a masked store.
-template <Strand S, bool Pos>
+// All k-mers of the run [a, b) (b - a >= k >= 4), k = 4q + r. Step g consumes the packed bytes at
+// a + r + 4g; the first q - 1 steps (the warm-up before k-mer a) are done at once from the packed
+// bytes, so short reads spend their steps on stored k-mers; the last partial vector is stored lane
+// by lane.
+template <Strand S, bool Pos, bool Stream>
 std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* out, int32_t* pos) {
     const int64_t last = b - k;  // last k-mer start
-    const int K4 = (k + 3) & ~3;
+    const int q = k / 4, r = k % 4, qq = q - 1;
     const uint64_t mask = k == 32 ? ~uint64_t(0) : (uint64_t(1) << (2 * k)) - 1;
     const __m256i vmask = _mm256_set1_epi64x(int64_t(mask));
     const __m128i qshift = _mm_cvtsi32_si128(2 * k - 8);
@@ -97,26 +108,37 @@ std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* ou
     const __m256i sign = _mm256_set1_epi64x(k == 32 ? std::numeric_limits<int64_t>::min() : 0);
     const __m128i lane = _mm_setr_epi32(0, 1, 2, 3);
 
-    alignas(32) uint8_t C[kBlock + 3 + 64];
-    alignas(32) uint8_t P[kBlock + 32];
-    alignas(32) uint8_t Q[kBlock + 32];
-
+    alignas(32) uint8_t P[kBlock + 64];
+    alignas(32) uint8_t Q[kBlock + 64];
     __m256i vf = _mm256_setzero_si256(), vr = _mm256_setzero_si256();
-    int64_t vstart = a - K4;     // the lanes hold k-mers vstart .. vstart + 3
-    int64_t m = vstart + k;      // packed byte the next step consumes
-    int64_t steps_left = K4 / 4 + (last - a + 4) / 4 - 1;
+    int64_t vstart = a - 4;  // after the warm-up the lanes hold k-mers a - 4 .. a - 1
+    const int64_t total = q + (last - a + 4) / 4 - 1;  // steps
     std::size_t n = 0;
-    while (steps_left > 0) {
-        const int64_t steps = std::min<int64_t>(steps_left, kBlock / 4), len = 4 * steps;
-        run_codes_block(s, a, b, m, len + 3, C);
-        pack4(C, len, P, Q);
-        for (int64_t t = 0; t < len; t += 4) {
+    for (int64_t g0 = 0; g0 < total;) {
+        const int64_t g1 = std::min<int64_t>(total, g0 + kBlock / 4 - 8);
+        pack_block(s, b, a + 4 * g0, (4 * (g1 - g0) + 3 + 31) & ~int64_t(31), P, Q);
+        int64_t g = g0;
+        if (g0 == 0) {
+            // fwd: the first r bases of k-mer a + j (top of P[a + j]) then qq packed bytes, big-endian;
+            // rc: their complements (low bits of Q[a + j]) then qq bytes of Q, little-endian.
+            const __m256i bswap = _mm256_setr_epi8(7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8,  //
+                                                   7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8);
+            const __m256i f0 = _mm256_srl_epi64(widen4(P), _mm_cvtsi32_si128(8 - 2 * r));
+            const __m256i fb = _mm256_srl_epi64(_mm256_shuffle_epi8(gather_lanes(P + r), bswap),
+                                                _mm_cvtsi32_si128(64 - 8 * qq));
+            vf = _mm256_or_si256(_mm256_sll_epi64(f0, _mm_cvtsi32_si128(8 * qq)), fb);
+            const __m256i r0 = _mm256_and_si256(widen4(Q), _mm256_set1_epi64x((int64_t(1) << (2 * r)) - 1));
+            const __m256i rb = _mm256_and_si256(gather_lanes(Q + r), _mm256_set1_epi64x((int64_t(1) << (8 * qq)) - 1));
+            vr = _mm256_or_si256(_mm256_slli_epi64(r0, 8), _mm256_sll_epi64(rb, _mm_cvtsi32_si128(2 * r + 8)));
+            g = qq;
+        }
+        for (; g < g1; ++g) {
+            const int64_t t = r + 4 * (g - g0);
             if constexpr (S != Strand::Reverse)
                 vf = _mm256_and_si256(_mm256_or_si256(_mm256_slli_epi64(vf, 8), widen4(P + t)), vmask);
             if constexpr (S != Strand::Forward)
                 vr = _mm256_or_si256(_mm256_srli_epi64(vr, 8), _mm256_sll_epi64(widen4(Q + t), qshift));
             vstart += 4;
-            if (vstart < a) continue;  // warming up
             __m256i v;
             if constexpr (S == Strand::Forward) {
                 v = vf;
@@ -126,12 +148,14 @@ std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* ou
                 const __m256i gt = _mm256_cmpgt_epi64(_mm256_xor_si256(vf, sign), _mm256_xor_si256(vr, sign));
                 v = _mm256_blendv_epi8(vf, vr, gt);
             }
-            const __m128i p4 = _mm_add_epi32(_mm_set1_epi32(int32_t(vstart)), lane);
             if (vstart + 3 <= last) {
-                _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), v);
-                if constexpr (Pos) _mm_storeu_si128(reinterpret_cast<__m128i*>(pos + n), p4);
+                if constexpr (Stream) _mm256_stream_si256(reinterpret_cast<__m256i*>(out + n), v);
+                else _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), v);
+                if constexpr (Pos)
+                    _mm_storeu_si128(reinterpret_cast<__m128i*>(pos + n),
+                                     _mm_add_epi32(_mm_set1_epi32(int32_t(vstart)), lane));
                 n += 4;
-            } else {  // 1..3 k-mers left: lanes j < rem (masked stores are slow on AMD)
+            } else {  // 1..3 k-mers left (masked stores are slow on AMD)
                 alignas(32) uint64_t tail[4];
                 _mm256_store_si256(reinterpret_cast<__m256i*>(tail), v);
                 for (int64_t j = 0; j <= last - vstart; ++j, ++n) {
@@ -140,15 +164,35 @@ std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* ou
                 }
             }
         }
-        m += len;
-        steps_left -= steps;
+        g0 = g1;
     }
+    if constexpr (Stream) _mm_sfence();
     return n;
 }
 
+// Runs with at least this many k-mers write codes with non-temporal stores: an output far larger
+// than the caches would otherwise be read into them before each write, doubling memory traffic.
+constexpr int64_t kStreamKmers = int64_t(1) << 16;
+
 template <Strand S>
 std::size_t run_pos(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* out, int32_t* pos) {
-    return pos ? run_avx2<S, true>(s, a, b, k, out, pos) : run_avx2<S, false>(s, a, b, k, out, pos);
+    if (b - a - k + 1 < kStreamKmers)
+        return pos ? run_avx2<S, true, false>(s, a, b, k, out, pos) : run_avx2<S, false, false>(s, a, b, k, out, pos);
+    // Streaming stores need 32-byte alignment: the first d k-mers go scalar, the rest start aligned.
+    const int64_t d = int64_t((32 - reinterpret_cast<uintptr_t>(out) % 32) % 32 / 8);
+    const uint64_t mask = k == 32 ? ~uint64_t(0) : (uint64_t(1) << (2 * k)) - 1;
+    uint64_t f = 0, rc = 0;
+    for (int64_t i = a; i < a + k - 1 + d; ++i) {
+        const uint64_t c = kBaseCode.v[s[i]];
+        f = ((f << 2) | c) & mask;
+        rc = (rc >> 2) | ((3 - c) << (2 * k - 2));
+        const int64_t p = i - k + 1;
+        if (p < a) continue;
+        out[p - a] = S == Strand::Forward ? f : S == Strand::Reverse ? rc : std::min(f, rc);
+        if (pos) pos[p - a] = int32_t(p);
+    }
+    return std::size_t(d) + (pos ? run_avx2<S, true, true>(s, a + d, b, k, out + d, pos + d)
+                                 : run_avx2<S, false, true>(s, a + d, b, k, out + d, pos));
 }
 
 // Bit j set when s[j] (j < 32) is not ACGTacgt. Bytes >= 0x80 look up 0 and never match; others

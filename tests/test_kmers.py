@@ -89,7 +89,7 @@ def test_matches_reference(level, seqs, k, strand, stride):
         kmerx.set_simd("auto")
 
 
-@pytest.mark.parametrize("k", [4, 5, 11, 21, 31, 32, 33, 47, 64])
+@pytest.mark.parametrize("k", [4, 5, 6, 11, 14, 21, 31, 32, 33, 47, 64])
 @pytest.mark.parametrize("strand", kmers.STRANDS)
 def test_long_runs_match_reference(simd, k, strand):
     # Runs longer than the AVX2 block, N-separated runs around the vector thresholds, lowercase.
@@ -97,6 +97,23 @@ def test_long_runs_match_reference(simd, k, strand):
     parts = ["".join(rng.choice("ACGTacgt") for _ in range(n)) for n in (5000, k + 6, k + 7, k + 3, 2100, k)]
     seqs = ["N".join(parts), "".join(rng.choice("ACGT") for _ in range(3000))]
     check_against_ref(seqs, k, strand, 1)
+
+
+@pytest.mark.parametrize("first", [0, 31, 32, 33, 34])
+def test_simd_streaming_path_identical(first):
+    # One run long enough for non-temporal stores, after a read of 0..3 k-mers that shifts its alignment.
+    rng = np.random.default_rng(first)
+    data = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, 200_000)]
+    offsets = np.array([0, first, data.size], np.int64)
+    for k, strand in ((31, "canonical"), (32, "canonical"), (7, "forward"), (20, "reverse")):
+        out = {}
+        for level in SIMD:
+            kmerx.set_simd(level)
+            out[level] = kmers.kmer_codes_numpy(data, offsets, k, strand=strand, positions=True)
+        kmerx.set_simd("auto")
+        for level in SIMD:
+            for a, b in zip(out["scalar"], out[level]):
+                np.testing.assert_array_equal(a, b)
 
 
 def test_simd_paths_identical():

@@ -85,12 +85,21 @@ inline __m256i widen4(const uint8_t* p) {
     return _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(w));
 }
 
-// Lane j = bytes p[j + 4t] for t = 0..7, little-endian: the bytes 4 steps apart that one lane consumes.
-inline __m256i gather_lanes(const uint8_t* p) {
+// Lane j = bytes p[r + j + 4t] for t = 0..6, little-endian: the bytes 4 steps apart that one lane
+// consumes (r + j + 24 < 32). p is loaded aligned, as it was stored: an unaligned reload of freshly
+// stored bytes would stall on store forwarding.
+inline __m256i gather_lanes(const uint8_t* p, int r) {
+    __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i hi = _mm256_permute2x128_si256(v, v, 0x81);  // v's high half, low; zeros above
+    switch (r) {  // v >> 8r bits across the two halves
+        case 1: v = _mm256_alignr_epi8(hi, v, 1); break;
+        case 2: v = _mm256_alignr_epi8(hi, v, 2); break;
+        case 3: v = _mm256_alignr_epi8(hi, v, 3); break;
+        default: break;
+    }
     const __m256i idx = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
                                          0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m256i v = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), idx);
-    return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(v, idx), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 // All k-mers of the run [a, b) (b - a >= k >= 4), k = 4q + r. Step g consumes the packed bytes at
@@ -124,11 +133,11 @@ std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* ou
             const __m256i bswap = _mm256_setr_epi8(7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8,  //
                                                    7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8);
             const __m256i f0 = _mm256_srl_epi64(widen4(P), _mm_cvtsi32_si128(8 - 2 * r));
-            const __m256i fb = _mm256_srl_epi64(_mm256_shuffle_epi8(gather_lanes(P + r), bswap),
+            const __m256i fb = _mm256_srl_epi64(_mm256_shuffle_epi8(gather_lanes(P, r), bswap),
                                                 _mm_cvtsi32_si128(64 - 8 * qq));
             vf = _mm256_or_si256(_mm256_sll_epi64(f0, _mm_cvtsi32_si128(8 * qq)), fb);
             const __m256i r0 = _mm256_and_si256(widen4(Q), _mm256_set1_epi64x((int64_t(1) << (2 * r)) - 1));
-            const __m256i rb = _mm256_and_si256(gather_lanes(Q + r), _mm256_set1_epi64x((int64_t(1) << (8 * qq)) - 1));
+            const __m256i rb = _mm256_and_si256(gather_lanes(Q, r), _mm256_set1_epi64x((int64_t(1) << (8 * qq)) - 1));
             vr = _mm256_or_si256(_mm256_slli_epi64(r0, 8), _mm256_sll_epi64(rb, _mm_cvtsi32_si128(2 * r + 8)));
             g = qq;
         }

@@ -38,7 +38,10 @@ def reads() -> list[bytes]:
 
 def quick_seqs() -> list[bytes]:
     rng = np.random.default_rng(11)
-    return [bytes(np.frombuffer(b"ACGTN", np.uint8)[rng.choice(5, 300, p=[0.245] * 4 + [0.02])]) for _ in range(500)]
+    return [
+        bytes(np.frombuffer(b"ACGTN", np.uint8)[rng.choice(5, 300, p=[0.245] * 4 + [0.02])])
+        for _ in range(500)
+    ]
 
 
 # One fixture per input (not a parametrized one), so the report's variant label is just the thread count.
@@ -49,7 +52,11 @@ def chrx_pieces(full):
 
 @pytest.fixture(scope="session")
 def reads_pieces(full):
-    return ("SRR059298 100k reads", acgt_pieces(reads())) if full else ("quick random", acgt_pieces(quick_seqs()))
+    return (
+        ("SRR059298 100k reads", acgt_pieces(reads()))
+        if full
+        else ("quick random", acgt_pieces(quick_seqs()))
+    )
 
 
 def group(name: str) -> str:
@@ -62,7 +69,9 @@ def bench_kmerx(benchmark, pieces, rounds, threads):
     benchmark.group = group(name)
     kmerx.set_num_threads(threads)
     try:
-        codes, _ = run(benchmark, lambda: kmers.kmer_codes_numpy(data, offsets, K), rounds, "kmerx", data.size, "bp")
+        codes, _ = run(
+            benchmark, lambda: kmers.kmer_codes_numpy(data, offsets, K), rounds, "kmerx", data.size, "bp"
+        )
     finally:
         kmerx.set_num_threads(0)
     assert codes.size == int(np.sum(np.diff(offsets) - K + 1))

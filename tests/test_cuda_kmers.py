@@ -22,19 +22,33 @@ def random_reads(seed: int, n: int = 300):
     rng = np.random.default_rng(seed)
     lengths = rng.integers(0, 400, n)
     lengths[0] = 20_000  # one long record
-    data = np.frombuffer(b"ACGTacgtN", np.uint8)[rng.choice(9, int(lengths.sum()), p=[0.2] * 4 + [0.04] * 4 + [0.04])]
+    data = np.frombuffer(b"ACGTacgtN", np.uint8)[
+        rng.choice(9, int(lengths.sum()), p=[0.2] * 4 + [0.04] * 4 + [0.04])
+    ]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return data, offsets
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("k,strand,stride", [(1, "canonical", 1), (5, "forward", 1), (21, "reverse", 3),
-                                             (31, "canonical", 1), (32, "canonical", 7), (33, "forward", 1),
-                                             (64, "canonical", 2), (47, "reverse", 47)])
+@pytest.mark.parametrize(
+    "k,strand,stride",
+    [
+        (1, "canonical", 1),
+        (5, "forward", 1),
+        (21, "reverse", 3),
+        (31, "canonical", 1),
+        (32, "canonical", 7),
+        (33, "forward", 1),
+        (64, "canonical", 2),
+        (47, "reverse", 47),
+    ],
+)
 def test_device_matches_cpu(device, k, strand, stride):
     data, offsets = random_reads(k)
     want = kmers.kmer_codes_numpy(data, offsets, k, strand=strand, stride=stride, positions=True)
-    got = kmers.kmer_codes_numpy(data, offsets, k, strand=strand, stride=stride, positions=True, device=device)
+    got = kmers.kmer_codes_numpy(
+        data, offsets, k, strand=strand, stride=stride, positions=True, device=device
+    )
     for a, b in zip(want, got):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 

@@ -239,8 +239,12 @@ def test_count_kmers_sorted():
 def test_input_forms():
     want = kmers.kmer_codes(["ACGTA", "GGC"], 2).to_pylist()
     batch = pa.RecordBatch.from_pydict(
-        {"name": ["a", "b"], "seq": pa.array([b"ACGTA", b"GGC"], pa.large_binary()),
-         "qual": pa.array([None, None], pa.large_binary()), "read_index": [0, 1]}
+        {
+            "name": ["a", "b"],
+            "seq": pa.array([b"ACGTA", b"GGC"], pa.large_binary()),
+            "qual": pa.array([None, None], pa.large_binary()),
+            "read_index": [0, 1],
+        }
     )
     assert kmers.kmer_codes(batch, 2).to_pylist() == want
     assert kmers.kmer_codes(pa.array(["ACGTA", "GGC"]), 2).to_pylist() == want

@@ -17,15 +17,16 @@ from kmerx import _core
 from kmerx._arrow import list_array, seq_buffers
 
 __all__ = [
+    "canonical",
+    "count_kmers",
+    "decode_kmers",
+    "encode_kmers",
     "kmer_codes",
     "kmer_codes_numpy",
-    "encode_kmers",
-    "decode_kmers",
-    "reverse_complement",
-    "canonical",
     "pack_2bit",
+    "reverse_complement",
+    "seq_arrays",
     "unpack_2bit",
-    "count_kmers",
 ]
 
 STRANDS = ("canonical", "forward", "reverse")
@@ -78,8 +79,10 @@ def seq_arrays(seqs: Any) -> tuple[np.ndarray, np.ndarray]:
         offsets = np.zeros(len(items) + 1, dtype=np.int64)
         np.cumsum([len(s) for s in items], out=offsets[1:])
         return np.frombuffer(b"".join(items), dtype=np.uint8), offsets
-    raise TypeError(f"seqs must be a ReadBatch, an Arrow binary/string array, str, bytes or a list of them, "
-                    f"got {type(seqs).__name__}")
+    raise TypeError(
+        f"seqs must be a ReadBatch, an Arrow binary/string array, str, bytes or a list of them, "
+        f"got {type(seqs).__name__}"
+    )
 
 
 def kmer_codes_numpy(
@@ -168,11 +171,15 @@ def _encode_rows(kmers: Any) -> np.ndarray:
     k = len(items[0])
     for i, s in enumerate(items):
         if len(s) != k:
-            raise ValueError(f"kmers must all have the same length, kmers[0] has {k} bases, kmers[{i}] has {len(s)}")
+            raise ValueError(
+                f"kmers must all have the same length, kmers[0] has {k} bases, kmers[{i}] has {len(s)}"
+            )
     rows = _CODE[np.frombuffer(b"".join(items), dtype=np.uint8).reshape(len(items), k)]
     bad = np.flatnonzero((rows > 3).any(axis=1))
     if bad.size:
-        raise ValueError(f"kmers[{bad[0]}] = {items[bad[0]].decode(errors='replace')!r} holds a non-ACGT base")
+        raise ValueError(
+            f"kmers[{bad[0]}] = {items[bad[0]].decode(errors='replace')!r} holds a non-ACGT base"
+        )
     return rows
 
 

@@ -1,3 +1,197 @@
+// kmerx._cuda: device kernels on cupy arrays (anything with __cuda_array_interface__), plus a host
+// round trip for numpy inputs. Imports and reports device_count() == 0 without a GPU or driver.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
-PYBIND11_MODULE(_cuda, m) { m.doc() = "kmerx CUDA kernels"; }
+#include <climits>
+#include <string>
+#include <vector>
+
+#include "arrays.hpp"
+#include "common.cuh"
+#include "encode.cuh"
+
+namespace py = pybind11;
+
+namespace kmerx::bind {
+
+namespace {
+
+// A C-contiguous device array seen through __cuda_array_interface__ (version 2 or 3).
+struct DeviceView {
+    void* ptr;
+    std::vector<int64_t> shape;
+    std::size_t size() const {
+        std::size_t n = 1;
+        for (auto s : shape) n *= std::size_t(s);
+        return n;
+    }
+};
+
+DeviceView device_view(const py::object& obj, const char* name, const char* typestr, int ndim) {
+    if (!py::hasattr(obj, "__cuda_array_interface__"))
+        throw py::type_error(std::string(name) + " must be a device array (cupy or __cuda_array_interface__), got " +
+                             std::string(py::str(py::type::of(obj).attr("__name__"))));
+    const py::dict cai = obj.attr("__cuda_array_interface__");
+    const std::string ts = py::str(cai["typestr"]);
+    if (ts.substr(1) != std::string(typestr).substr(1))
+        throw std::invalid_argument(std::string(name) + " must have dtype " + typestr + ", got " + ts);
+    DeviceView v;
+    for (auto s : cai["shape"].cast<py::tuple>()) v.shape.push_back(s.cast<int64_t>());
+    if (int(v.shape.size()) != ndim)
+        throw std::invalid_argument(std::string(name) + " must be " + std::to_string(ndim) + "-D, got " +
+                                    std::to_string(v.shape.size()) + "-D");
+    if (cai.contains("strides") && !cai["strides"].is_none()) {
+        // Accept explicit strides only when they describe the C-contiguous layout.
+        int64_t expect = int64_t(std::stoi(std::string(typestr).substr(2)));
+        auto strides = cai["strides"].cast<std::vector<int64_t>>();
+        for (int d = ndim - 1; d >= 0; --d) {
+            if (v.shape[d] > 1 && strides[d] != expect)
+                throw std::invalid_argument(std::string(name) + " must be C-contiguous");
+            expect *= v.shape[d];
+        }
+    }
+    v.ptr = reinterpret_cast<void*>(cai["data"].cast<py::tuple>()[0].cast<uintptr_t>());
+    return v;
+}
+
+KmerSpec make_spec(int64_t k, const std::string& strand, int64_t stride) {
+    check_range("k", k, 1, 64);
+    check_range("stride", stride, 1, INT64_MAX);
+    KmerSpec spec;
+    spec.k = int(k);
+    spec.strand = strand_from_name(strand);
+    spec.stride = stride;
+    return spec;
+}
+
+int64_t covered(const py::object& offsets) {
+    const DeviceView o = device_view(offsets, "offsets", "<i8", 1);
+    if (o.shape[0] < 1) throw std::invalid_argument("offsets must hold at least one entry");
+    py::gil_scoped_release nogil;
+    return cuda::covered_bases(static_cast<const int64_t*>(o.ptr), std::size_t(o.shape[0] - 1), nullptr);
+}
+
+int64_t index_op(const py::object& data, const py::object& offsets, int64_t k, const std::string& strand,
+              int64_t stride, const py::object& index, const py::object& out_offsets) {
+    const KmerSpec spec = make_spec(k, strand, stride);
+    const DeviceView d = device_view(data, "data", "|u1", 1);
+    const DeviceView o = device_view(offsets, "offsets", "<i8", 1);
+    const DeviceView ix = device_view(index, "index", "<i8", 1);
+    const DeviceView oo = device_view(out_offsets, "out_offsets", "<i8", 1);
+    if (o.shape[0] < 1) throw std::invalid_argument("offsets must hold at least one entry");
+    const auto n = std::size_t(o.shape[0] - 1);
+    if (oo.size() != n + 1)
+        throw std::invalid_argument("out_offsets must have " + std::to_string(n + 1) + " entries, got " +
+                                    std::to_string(oo.size()));
+    py::gil_scoped_release nogil;
+    const int64_t bases = cuda::covered_bases(static_cast<const int64_t*>(o.ptr), n, nullptr);
+    if (bases < 0 || int64_t(ix.size()) != bases + 1)
+        throw std::invalid_argument("index must have covered bases + 1 = " + std::to_string(bases + 1) +
+                                    " entries, got " + std::to_string(ix.size()));
+    return cuda::kmer_index(static_cast<const uint8_t*>(d.ptr), d.size(), static_cast<const int64_t*>(o.ptr), n,
+                            spec, static_cast<int64_t*>(ix.ptr), static_cast<int64_t*>(oo.ptr), nullptr);
+}
+
+void fill_op(const py::object& data, const py::object& offsets, int64_t k, const std::string& strand, int64_t stride,
+          const py::object& index, const py::object& codes, const py::object& positions) {
+    const KmerSpec spec = make_spec(k, strand, stride);
+    const DeviceView d = device_view(data, "data", "|u1", 1);
+    const DeviceView o = device_view(offsets, "offsets", "<i8", 1);
+    const DeviceView ix = device_view(index, "index", "<i8", 1);
+    const DeviceView c = device_view(codes, "codes", "<u8", spec.words());
+    if (o.shape[0] < 1) throw std::invalid_argument("offsets must hold at least one entry");
+    const auto n = std::size_t(o.shape[0] - 1);
+    int32_t* pos = nullptr;
+    std::size_t npos = 0;
+    if (!positions.is_none()) {
+        const DeviceView p = device_view(positions, "positions", "<i4", 1);
+        pos = static_cast<int32_t*>(p.ptr);
+        npos = p.size();
+    }
+    py::gil_scoped_release nogil;
+    const int64_t bases = cuda::covered_bases(static_cast<const int64_t*>(o.ptr), n, nullptr);
+    if (int64_t(ix.size()) != bases + 1)
+        throw std::invalid_argument("index must have " + std::to_string(bases + 1) + " entries, got " +
+                                    std::to_string(ix.size()));
+    int64_t total = 0;
+    KMERX_CUDA_CHECK(cudaMemcpy(&total, static_cast<const int64_t*>(ix.ptr) + bases, sizeof(int64_t),
+                                cudaMemcpyDeviceToHost));
+    if (c.size() != std::size_t(total) * spec.words() || (pos && npos != std::size_t(total)))
+        throw std::invalid_argument("codes/positions must hold the " + std::to_string(total) +
+                                    " k-mers kmer_index counted");
+    cuda::kmer_fill(static_cast<const uint8_t*>(d.ptr), static_cast<const int64_t*>(o.ptr), n, spec,
+                    static_cast<const int64_t*>(ix.ptr), static_cast<uint64_t*>(c.ptr), pos, nullptr);
+}
+
+template <class T>
+void to_device(cuda::DeviceBuffer<T>& dst, const T* src, std::size_t n) {
+    if (n) KMERX_CUDA_CHECK(cudaMemcpy(dst.get(), src, n * sizeof(T), cudaMemcpyHostToDevice));
+}
+
+// numpy in, numpy out: the same op on the GPU, for callers without cupy.
+py::tuple codes_host(const carray<uint8_t>& data, const carray<int64_t>& offsets, int64_t k,
+                     const std::string& strand, int64_t stride, bool positions) {
+    const Seqs seqs = as_seqs(data, offsets);
+    const KmerSpec spec = make_spec(k, strand, stride);
+    if (cuda::device_count() == 0) throw std::runtime_error("no CUDA device");
+    const std::size_t n = seqs.n;
+    auto out_offsets = empty<int64_t>(n + 1);
+    int64_t* oo = out_offsets.mutable_data();
+    std::size_t total = 0;
+    py::array_t<uint64_t> codes;
+    py::object pos = py::none();
+    {
+        py::gil_scoped_release nogil;
+        const std::size_t len = std::size_t(data.size());
+        cuda::DeviceBuffer<uint8_t> d_data(len);
+        cuda::DeviceBuffer<int64_t> d_offsets(n + 1);
+        to_device(d_data, seqs.data, len);
+        to_device(d_offsets, seqs.offsets, n + 1);
+        const auto bases = std::size_t(seqs.offsets[n] - seqs.offsets[0]);
+        cuda::DeviceBuffer<int64_t> d_index(bases + 1), d_out(n + 1);
+        total = std::size_t(cuda::kmer_index(d_data.get(), len, d_offsets.get(), n, spec, d_index.get(), d_out.get(),
+                                             nullptr));
+        KMERX_CUDA_CHECK(cudaMemcpy(oo, d_out.get(), (n + 1) * sizeof(int64_t), cudaMemcpyDeviceToHost));
+        cuda::DeviceBuffer<uint64_t> d_codes(total * spec.words());
+        cuda::DeviceBuffer<int32_t> d_pos(positions ? total : 0);
+        cuda::kmer_fill(d_data.get(), d_offsets.get(), n, spec, d_index.get(), d_codes.get(),
+                        positions ? d_pos.get() : nullptr, nullptr);
+        py::gil_scoped_acquire gil;
+        codes = spec.words() == 1 ? py::array_t<uint64_t>(py::ssize_t(total))
+                                  : py::array_t<uint64_t>(std::vector<py::ssize_t>{py::ssize_t(total), 2});
+        py::array_t<int32_t> p(positions ? py::ssize_t(total) : 0);
+        {
+            py::gil_scoped_release again;
+            if (total) {
+                KMERX_CUDA_CHECK(cudaMemcpy(codes.mutable_data(), d_codes.get(), total * spec.words() * 8,
+                                            cudaMemcpyDeviceToHost));
+                if (positions)
+                    KMERX_CUDA_CHECK(cudaMemcpy(p.mutable_data(), d_pos.get(), total * 4, cudaMemcpyDeviceToHost));
+            }
+        }
+        if (positions) pos = std::move(p);
+    }
+    return py::make_tuple(codes, out_offsets, pos);
+}
+
+}  // namespace
+
+}  // namespace kmerx::bind
+
+PYBIND11_MODULE(_cuda, m) {
+    using namespace kmerx::bind;
+    m.doc() = "kmerx CUDA kernels (device arrays through __cuda_array_interface__)";
+    m.def("device_count", &kmerx::cuda::device_count, "CUDA devices usable here; 0 without a GPU or driver.");
+    m.def("covered_bases", &covered, py::arg("offsets"), "offsets[-1] - offsets[0] of device offsets.");
+    m.def("kmer_index", &index_op, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("strand"),
+          py::arg("stride"), py::arg("index"), py::arg("out_offsets"),
+          "Pass 1 on device arrays: fills index (covered bases + 1) and out_offsets; returns the k-mer count.");
+    m.def("kmer_fill", &fill_op, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("strand"),
+          py::arg("stride"), py::arg("index"), py::arg("codes"), py::arg("positions") = py::none(),
+          "Pass 2 on device arrays: writes codes (n or n x 2 uint64) and optional int32 positions.");
+    m.def("kmer_codes_host", &codes_host, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("strand"),
+          py::arg("stride"), py::arg("positions"),
+          "numpy in/out round trip through the GPU: (codes, out_offsets, positions or None).");
+}

@@ -60,7 +60,7 @@ def test_kmers_rows_and_parquet(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.decode().splitlines()
     name, pos, kmer = lines[0].split("\t")
-    assert name.startswith("chrM") and pos == "0" and kmer == "GATC"
+    assert name == "MT_human" and pos == "0" and kmer == "GATC"
     assert lines[1].split("\t")[1] == "4"
     out = tmp_path / "k.parquet"
     r = kmerx("kmers", str(MT), "-k", "21", "--canonical", "--format", "parquet", "-o", str(out))

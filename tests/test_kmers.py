@@ -300,3 +300,33 @@ def test_multithreaded_equals_single():
         kmerx.set_num_threads(old)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+
+
+# ---- counting across batches and Arrow decoding (used by `kmerx kmers --count`) ------------------
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 40), max_size=50), max_size=6), st.booleans())
+def test_counter_over_batches_equals_one_count(chunks, wide):
+    from kmerx.kmers import KmerCounter, count_kmers
+
+    as_codes = (lambda c: np.array([[v % 3, v] for v in c], dtype=np.uint64).reshape(-1, 2)) if wide else (
+        lambda c: np.array(c, dtype=np.uint64))
+    counter = KmerCounter()
+    for c in chunks:
+        counter.add(as_codes(c))
+    got_u, got_c = counter.result()
+    allc = as_codes([v for c in chunks for v in c])
+    want_u, want_c = np.unique(allc, axis=0 if wide else None, return_counts=True)
+    if not wide and len(allc) == 0:
+        want_u = want_u.astype(np.uint64)
+    assert np.array_equal(got_u.reshape(want_u.shape), want_u) and np.array_equal(got_c, want_c)
+    u, c = count_kmers(allc)
+    assert np.array_equal(u.reshape(want_u.shape), want_u) and np.array_equal(c, want_c)
+
+
+@pytest.mark.parametrize("k", [1, 5, 32, 33, 64])
+def test_decode_arrow_matches_decode(k):
+    from kmerx.kmers import decode_kmers, decode_kmers_arrow, kmer_codes
+
+    seq = "ACGTTGCANACGGTACCATGACGTTTGCAAGGCCTTAACGGTACGATCGATCGGCTAGCTAGCTAACGTAGCATCGA"
+    codes = kmer_codes([seq, "", seq[::-1]], k, strand="canonical")
+    assert decode_kmers_arrow(codes, k).to_pylist() == decode_kmers(codes.flatten() if k <= 32 else codes, k)

@@ -83,7 +83,7 @@ def _kmer_tables(args) -> Iterator:
         counts = np.diff(np.asarray(codes.offsets))
         names = batch.column("name").take(pa.array(np.repeat(np.arange(batch.num_rows), counts)))
         yield pa.table({"read_name": names, "position": pos.values,
-                        "kmer": kmers.decode_kmers_arrow(codes.values, args.k)})
+                        "kmer": kmers.decode_kmers_arrow(codes, args.k)})
 
 
 def _count_table(args):
@@ -92,7 +92,7 @@ def _count_table(args):
 
     from kmerx import kmers
 
-    counter = kmers.KmerCounter(args.k)
+    counter = kmers.KmerCounter()
     for batch in _batches(args.file, args.phred, "counting"):
         counter.add(kmers.kmer_codes(batch, args.k, strand=_strand(args), stride=args.stride))
     codes, counts = counter.result()

@@ -14,12 +14,14 @@ import numpy as np
 import pyarrow as pa
 
 from kmerx import _core
-from kmerx._arrow import list_array, seq_buffers
+from kmerx._arrow import list_array, seq_buffers, string_array
 
 __all__ = [
     "canonical",
+    "KmerCounter",
     "count_kmers",
     "decode_kmers",
+    "decode_kmers_arrow",
     "encode_kmers",
     "kmer_codes",
     "kmer_codes_numpy",
@@ -200,9 +202,23 @@ def encode_kmers(kmers: Any) -> np.ndarray:
     return np.stack([_fold(rows[:, : k - 32]), _fold(rows[:, k - 32 :])], axis=1)
 
 
+def _codes_numpy(codes: Any) -> np.ndarray:
+    """uint64 codes as numpy: ``[n]`` or ``[n, 2]``, from numpy or from Arrow (the values of a
+    :func:`kmer_codes` list array, or the list array itself)."""
+    if isinstance(codes, pa.ChunkedArray):
+        codes = codes.combine_chunks()
+    if isinstance(codes, pa.Array):
+        if pa.types.is_list(codes.type) or pa.types.is_large_list(codes.type):
+            codes = codes.flatten()
+        if pa.types.is_fixed_size_list(codes.type):
+            return codes.flatten().to_numpy().reshape(-1, 2)
+        return codes.to_numpy(zero_copy_only=False).astype(np.uint64, copy=False)
+    return np.asarray(codes, dtype=np.uint64)
+
+
 def _words(codes: Any, k: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(lo, hi) uint64 views of codes; hi is None for k <= 32."""
-    codes = np.asarray(codes, dtype=np.uint64)
+    codes = _codes_numpy(codes)
     if k <= 32:
         if codes.ndim != 1:
             raise ValueError(f"codes for k={k} must be a 1-D uint64 array, got shape {codes.shape}")
@@ -212,8 +228,8 @@ def _words(codes: Any, k: int) -> tuple[np.ndarray, np.ndarray | None]:
     return codes[:, 1], codes[:, 0]
 
 
-def decode_kmers(codes: Any, k: int) -> list[str]:
-    """Inverse of :func:`encode_kmers`."""
+def _letters(codes: Any, k: int) -> np.ndarray:
+    """``uint8[n, k]``: the ASCII bases of each code."""
     k = _check_k(k)
     lo, hi = _words(codes, k)
     letters = np.empty((lo.shape[0], k), dtype=np.uint8)
@@ -221,9 +237,22 @@ def decode_kmers(codes: Any, k: int) -> list[str]:
         shift = 2 * (k - 1 - j)
         word, shift = (lo, shift) if shift < 64 else (hi, shift - 64)
         letters[:, j] = _LETTERS[((word >> np.uint64(shift)) & np.uint64(3)).astype(np.intp)]
-    if lo.shape[0] == 0:
+    return letters
+
+
+def decode_kmers(codes: Any, k: int) -> list[str]:
+    """Inverse of :func:`encode_kmers`: the k-mer strings of codes (numpy or Arrow)."""
+    letters = _letters(codes, k)
+    if letters.shape[0] == 0:
         return []
     return np.frombuffer(letters.tobytes(), dtype=f"S{k}").astype(f"U{k}").tolist()
+
+
+def decode_kmers_arrow(codes: Any, k: int) -> pa.StringArray:
+    """The k-mer strings of codes as an Arrow string array, built without Python objects per k-mer."""
+    letters = _letters(codes, k)
+    n = letters.shape[0]
+    return string_array(letters.reshape(-1), np.arange(n + 1, dtype=np.int64) * k)
 
 
 def _reverse_pairs(x: np.ndarray) -> np.ndarray:
@@ -276,15 +305,52 @@ def unpack_2bit(packed: Any, n: int) -> bytes:
 def count_kmers(codes: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(unique_codes, counts)`` sorted ascending (by (hi, lo) for k > 32). Accepts a codes array or
     the list array :func:`kmer_codes` returns."""
-    if isinstance(codes, (pa.Array, pa.ChunkedArray)):
-        if isinstance(codes, pa.ChunkedArray):
-            codes = codes.combine_chunks()
-        values = codes.flatten()
-        if pa.types.is_fixed_size_list(values.type):
-            codes = values.flatten().to_numpy().reshape(-1, 2)
-        else:
-            codes = values.to_numpy()
-    codes = np.asarray(codes, dtype=np.uint64)
+    counter = KmerCounter()
+    counter.add(codes)
+    return counter.result()
+
+
+class KmerCounter:
+    """Counts codes added batch by batch: ``add(codes)`` then ``result() -> (unique, counts)`` sorted
+    ascending. Each batch is reduced to its distinct codes at once, so memory follows the number of
+    distinct k-mers, not the input size. (Exact large-scale counting with spilling is ``kmerx.count``.)"""
+
+    def __init__(self) -> None:
+        self._codes: list[np.ndarray] = []
+        self._counts: list[np.ndarray] = []
+        self._pending = 0
+
+    def add(self, codes: Any) -> None:
+        u, c = _reduce(_codes_numpy(codes), None)
+        self._codes.append(u)
+        self._counts.append(c)
+        self._pending += len(u)
+        if len(self._codes) > 1 and self._pending > 4 * max(len(self._codes[0]), 1 << 20):
+            self._collapse()
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        self._collapse()
+        if not self._codes:
+            return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        return self._codes[0], self._counts[0]
+
+    def _collapse(self) -> None:
+        if len(self._codes) > 1:
+            u, c = _reduce(np.concatenate(self._codes), np.concatenate(self._counts))
+            self._codes, self._counts, self._pending = [u], [c], 0
+
+
+def _reduce(codes: np.ndarray, counts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct codes in ascending order with their summed counts (1 each when counts is None)."""
     if codes.ndim == 2:
-        return np.unique(codes, axis=0, return_counts=True)
-    return np.unique(codes, return_counts=True)
+        order = np.lexsort((codes[:, 1], codes[:, 0]))
+        codes = codes[order]
+        new = np.any(codes[1:] != codes[:-1], axis=1)
+    else:
+        order = np.argsort(codes, kind="stable")
+        codes = codes[order]
+        new = codes[1:] != codes[:-1]
+    starts = np.flatnonzero(np.concatenate([[True], new])) if len(codes) else np.zeros(0, np.intp)
+    weights = np.ones(len(codes), np.int64) if counts is None else counts[order]
+    sums = np.add.reduceat(weights, starts) if len(codes) else np.zeros(0, np.int64)
+    return codes[starts], sums

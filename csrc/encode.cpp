@@ -158,6 +158,16 @@ Strand strand_from_name(const std::string& s) {
     throw std::invalid_argument("strand must be 'canonical', 'forward' or 'reverse', got '" + s + "'");
 }
 
+KmerSpec make_kmer_spec(int64_t k, const std::string& strand, int64_t stride) {
+    if (k < 1 || k > 64) throw std::invalid_argument("k must be in 1..64, got " + std::to_string(k));
+    if (stride < 1) throw std::invalid_argument("stride must be >= 1, got " + std::to_string(stride));
+    KmerSpec spec;
+    spec.k = static_cast<int>(k);
+    spec.strand = strand_from_name(strand);
+    spec.stride = stride;
+    return spec;
+}
+
 int64_t pack_2bit(const uint8_t* seq, std::size_t n, uint8_t* out) {
     for (std::size_t i = 0; i < n; i += 4) {
         uint8_t byte = 0;

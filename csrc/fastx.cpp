@@ -134,6 +134,22 @@ struct BatchSink {
     void qual(const uint8_t* p, std::size_t n) { b.qual.append(p, n); }
 };
 
+// Reads a record's header line h at p (a non-blank line) and checks that it starts with `mark`;
+// the name goes to the sink. Done when the whole line is in the buffer.
+template <class Sink>
+St parse_header(const uint8_t* p, const uint8_t* end, bool eof, Ctx& c, Sink& sink, char mark, const char* format,
+                uint64_t& line, Line& h) {
+    const int r = get_line(p, end, eof, h);
+    if (r <= 0) return r == 0 ? St::Need : St::End;  // callers skip blank lines first: End is not reached
+    ++line;
+    if (*h.b != mark)
+        c.fail(line, std::string("expected '") + mark + "' at the start of a " + format + " record, found " +
+                         show_byte(*h.b));
+    c.check_header(h, line);
+    sink.name(h.b + 1, h.size() - 1);
+    return St::Done;
+}
+
 // Parses one FASTQ record whose header line starts at p (a non-blank line). On Done, p and c.line
 // move past the record; on Need nothing is consumed and the sink holds a partial record (the caller
 // rolls it back).
@@ -141,18 +157,13 @@ template <class Sink>
 St parse_fastq(const uint8_t*& p, const uint8_t* end, bool eof, Ctx& c, Sink& sink) {
     uint64_t line = c.line;
     Line h;
-    int r = get_line(p, end, eof, h);
-    if (r <= 0) return r == 0 ? St::Need : St::End;  // callers skip blank lines first: End is not reached
-    ++line;
-    if (*h.b != '@') c.fail(line, "expected '@' at the start of a FASTQ record, found " + show_byte(*h.b));
-    c.check_header(h, line);
-    sink.name(h.b + 1, h.size() - 1);
+    if (St st = parse_header(p, end, eof, c, sink, '@', "FASTQ", line, h); st != St::Done) return st;
     const uint8_t* q = h.next;
     std::size_t seqlen = 0;
     bool any = false;
     Line s;
     for (;;) {
-        r = get_line(q, end, eof, s);
+        int r = get_line(q, end, eof, s);
         if (r == 0) return St::Need;
         if (r < 0)
             c.fail(line + 1, any ? "truncated record (missing '+' line)" : "truncated record (missing sequence)");
@@ -175,7 +186,7 @@ St parse_fastq(const uint8_t*& p, const uint8_t* end, bool eof, Ctx& c, Sink& si
     bool first = true;
     Line t;
     while (qlen < seqlen) {
-        r = get_line(q, end, eof, t);
+        int r = get_line(q, end, eof, t);
         if (r == 0) return St::Need;
         if (r < 0)
             c.fail(line + 1, "truncated record (quality has " + std::to_string(qlen) + " of " + std::to_string(seqlen) +
@@ -204,16 +215,11 @@ template <class Sink>
 St parse_fasta(const uint8_t*& p, const uint8_t* end, bool eof, Ctx& c, Sink& sink) {
     uint64_t line = c.line;
     Line h;
-    int r = get_line(p, end, eof, h);
-    if (r <= 0) return r == 0 ? St::Need : St::End;  // callers skip blank lines first: End is not reached
-    ++line;
-    if (*h.b != '>') c.fail(line, "expected '>' at the start of a FASTA record, found " + show_byte(*h.b));
-    c.check_header(h, line);
-    sink.name(h.b + 1, h.size() - 1);
+    if (St st = parse_header(p, end, eof, c, sink, '>', "FASTA", line, h); st != St::Done) return st;
     const uint8_t* q = h.next;
     Line s;
     for (;;) {
-        r = get_line(q, end, eof, s);
+        int r = get_line(q, end, eof, s);
         if (r == 0) return St::Need;
         if (r < 0 || (s.e > s.b && *s.b == '>')) break;
         ++line;

@@ -56,15 +56,6 @@ DeviceView device_view(const py::object& obj, const char* name, const char* type
     return v;
 }
 
-KmerSpec make_spec(int64_t k, const std::string& strand, int64_t stride) {
-    check_range("k", k, 1, 64);
-    check_range("stride", stride, 1, INT64_MAX);
-    KmerSpec spec;
-    spec.k = int(k);
-    spec.strand = strand_from_name(strand);
-    spec.stride = stride;
-    return spec;
-}
 
 int64_t covered(const py::object& offsets) {
     const DeviceView o = device_view(offsets, "offsets", "<i8", 1);
@@ -75,7 +66,7 @@ int64_t covered(const py::object& offsets) {
 
 int64_t index_op(const py::object& data, const py::object& offsets, int64_t k, const std::string& strand,
               int64_t stride, const py::object& index, const py::object& out_offsets) {
-    const KmerSpec spec = make_spec(k, strand, stride);
+    const KmerSpec spec = make_kmer_spec(k, strand, stride);
     const DeviceView d = device_view(data, "data", "|u1", 1);
     const DeviceView o = device_view(offsets, "offsets", "<i8", 1);
     const DeviceView ix = device_view(index, "index", "<i8", 1);
@@ -96,7 +87,7 @@ int64_t index_op(const py::object& data, const py::object& offsets, int64_t k, c
 
 void fill_op(const py::object& data, const py::object& offsets, int64_t k, const std::string& strand, int64_t stride,
           const py::object& index, const py::object& codes, const py::object& positions) {
-    const KmerSpec spec = make_spec(k, strand, stride);
+    const KmerSpec spec = make_kmer_spec(k, strand, stride);
     const DeviceView d = device_view(data, "data", "|u1", 1);
     const DeviceView o = device_view(offsets, "offsets", "<i8", 1);
     const DeviceView ix = device_view(index, "index", "<i8", 1);
@@ -134,7 +125,7 @@ void to_device(cuda::DeviceBuffer<T>& dst, const T* src, std::size_t n) {
 py::tuple codes_host(const carray<uint8_t>& data, const carray<int64_t>& offsets, int64_t k,
                      const std::string& strand, int64_t stride, bool positions) {
     const Seqs seqs = as_seqs(data, offsets);
-    const KmerSpec spec = make_spec(k, strand, stride);
+    const KmerSpec spec = make_kmer_spec(k, strand, stride);
     if (cuda::device_count() == 0) throw std::runtime_error("no CUDA device");
     const std::size_t n = seqs.n;
     auto out_offsets = empty<int64_t>(n + 1);

@@ -5,7 +5,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "kmerx/buffers.hpp"
+
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -59,6 +62,29 @@ py::array_t<T> to_array(std::vector<T>&& v) {
     py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
     return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {static_cast<py::ssize_t>(sizeof(T))},
                           owned->data(), owner);
+}
+
+// A C-contiguous array for a large kernel output; its storage comes from (and returns to) the
+// recycled buffers of kmerx/buffers.hpp.
+template <class T>
+py::array_t<T> output_array(std::vector<py::ssize_t> shape) {
+    std::size_t count = 1;
+    for (auto d : shape) count *= static_cast<std::size_t>(d);
+    const std::size_t bytes = count * sizeof(T);
+    if (bytes < buffers::kMinBytes) return py::array_t<T>(shape);
+    struct Block {
+        void* p = nullptr;
+        std::size_t size = 0;
+    };
+    auto block = std::make_unique<Block>();
+    block->p = buffers::take(bytes, block->size);
+    py::capsule owner(block.get(), [](void* b) {
+        auto* blk = static_cast<Block*>(b);
+        buffers::give(blk->p, blk->size);
+        delete blk;
+    });
+    Block* raw = block.release();
+    return py::array_t<T>(shape, static_cast<T*>(raw->p), owner);
 }
 
 template <class T>

@@ -4,8 +4,6 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <sys/mman.h>
-
 #include <climits>
 #include <cstdlib>
 #include <mutex>
@@ -20,110 +18,11 @@ namespace kmerx::bind {
 
 namespace {
 
-// Recycles large output buffers. A fresh mapping pays a page fault and the kernel's zeroing per page,
-// which for k-mer codes (8 bytes per base) costs more than computing them; batch after batch reuses
-// the same few sizes, so freed buffers (up to limit bytes in all) are kept for the next call.
-class BufferCache {
-   public:
-    static constexpr std::size_t kMinBytes = std::size_t(1) << 20;
-    static constexpr std::size_t kAlign = std::size_t(2) << 20;  // whole huge pages
-
-    void* take(std::size_t bytes, std::size_t& size) {
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            std::size_t best = free_.size();
-            for (std::size_t i = 0; i < free_.size(); ++i)  // smallest buffer that fits without much waste
-                if (free_[i].second >= bytes && free_[i].second <= 2 * bytes + kAlign &&
-                    (best == free_.size() || free_[i].second < free_[best].second))
-                    best = i;
-            if (best != free_.size()) {
-                void* p = free_[best].first;
-                size = free_[best].second;
-                held_ -= size;
-                free_.erase(free_.begin() + std::ptrdiff_t(best));
-                return p;
-            }
-        }
-        size = (bytes + kAlign - 1) / kAlign * kAlign;
-        void* p = std::aligned_alloc(kAlign, size);
-        if (!p) throw std::bad_alloc();
-        madvise(p, size, MADV_HUGEPAGE);  // fewer, cheaper faults on first touch; advisory only
-        return p;
-    }
-
-    void give(void* p, std::size_t size) {
-        std::lock_guard<std::mutex> lock(mu_);
-        while (!free_.empty() && held_ + size > limit_) {  // oldest first
-            held_ -= free_.front().second;
-            std::free(free_.front().first);
-            free_.erase(free_.begin());
-        }
-        if (held_ + size > limit_) {
-            std::free(p);
-            return;
-        }
-        free_.emplace_back(p, size);
-        held_ += size;
-    }
-
-    void set_limit(std::size_t limit) {
-        std::lock_guard<std::mutex> lock(mu_);
-        limit_ = limit;
-        while (!free_.empty() && held_ > limit_) {
-            held_ -= free_.front().second;
-            std::free(free_.front().first);
-            free_.erase(free_.begin());
-        }
-    }
-
-   private:
-    std::mutex mu_;
-    std::vector<std::pair<void*, std::size_t>> free_;
-    std::size_t held_ = 0;
-    std::size_t limit_ = std::size_t(1) << 30;
-};
-
-BufferCache& buffer_cache() {
-    static BufferCache* cache = new BufferCache();  // never destroyed: capsules may outlive statics
-    return *cache;
-}
-
-// A C-contiguous array whose storage comes from (and returns to) the buffer cache when large.
-template <class T>
-py::array_t<T> output_array(std::vector<py::ssize_t> shape) {
-    std::size_t count = 1;
-    for (auto d : shape) count *= std::size_t(d);
-    const std::size_t bytes = count * sizeof(T);
-    if (bytes < BufferCache::kMinBytes) return py::array_t<T>(shape);
-    struct Block {
-        void* p;
-        std::size_t size;
-    };
-    auto* block = new Block{nullptr, 0};
-    try {
-        block->p = buffer_cache().take(bytes, block->size);
-    } catch (...) {
-        delete block;
-        throw;
-    }
-    py::capsule owner(block, [](void* b) {
-        auto* blk = static_cast<Block*>(b);
-        buffer_cache().give(blk->p, blk->size);
-        delete blk;
-    });
-    return py::array_t<T>(shape, static_cast<T*>(block->p), owner);
-}
-
 // Returns (codes uint64[n] or uint64[n, 2], out_offsets int64[reads + 1], positions int32[n] or None).
 py::tuple kmer_codes(const carray<uint8_t>& data, const carray<int64_t>& offsets, int64_t k,
                      const std::string& strand, int64_t stride, bool positions) {
     const Seqs seqs = as_seqs(data, offsets);
-    check_range("k", k, 1, 64);
-    check_range("stride", stride, 1, INT64_MAX);
-    KmerSpec spec;
-    spec.k = int(k);
-    spec.strand = strand_from_name(strand);
-    spec.stride = stride;
+    const KmerSpec spec = make_kmer_spec(k, strand, stride);
     if (positions)
         for (std::size_t r = 0; r < seqs.n; ++r)
             if (seqs.offsets[r + 1] - seqs.offsets[r] > INT32_MAX)
@@ -191,8 +90,6 @@ void init_encode(py::module_& m) {
     m.def("kmer_codes", &kmer_codes, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("strand"),
           py::arg("stride"), py::arg("positions"),
           "K-mer codes of every read: (codes, out_offsets, positions or None). See kmerx/encode.hpp.");
-    m.def("set_buffer_cache_limit", [](std::size_t bytes) { buffer_cache().set_limit(bytes); }, py::arg("bytes"),
-          "Bytes of freed k-mer output buffers kept for reuse (default 1 GiB; 0 frees them all).");
     m.def("pack_2bit", &pack, py::arg("seq"), "Pack ACGT bytes 4 per byte, first base in the high bits.");
     m.def("unpack_2bit", &unpack, py::arg("packed"), py::arg("n"), "Unpack n bases from pack_2bit output.");
 }

@@ -29,6 +29,9 @@ struct KmerSpec {
 // "canonical" | "forward" | "reverse"; std::invalid_argument naming the value otherwise.
 Strand strand_from_name(const std::string& name);
 
+// A validated spec: std::invalid_argument naming k (1..64), strand or stride (>= 1) when out of range.
+KmerSpec make_kmer_spec(int64_t k, const std::string& strand, int64_t stride);
+
 // Base code of every byte: 0..3 for ACGTacgt, kInvalidBase for anything else.
 constexpr uint8_t kInvalidBase = 4;
 struct BaseCodeTable {

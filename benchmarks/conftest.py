@@ -1,6 +1,6 @@
 """Benchmark harness: every benchmark times kmerx and a named peer on the same input in the same run.
 
-Default (quick) mode runs each benchmark once on tiny inputs as a smoke test (CI does this through the
+Default (``--quick``) mode runs each benchmark once on tiny inputs as a smoke test (CI does this through the
 README's test command); ``--full`` uses the real data in ../shared/data and times several rounds.
 ``python benchmarks/report.py`` runs the full set and rewrites BENCHMARKS.md.
 
@@ -21,7 +21,10 @@ SHARED = pathlib.Path(os.environ.get("KMERX_SHARED_DATA", pathlib.Path(__file__)
 
 
 def pytest_addoption(parser):
-    parser.addoption("--full", action="store_true", default=False, help="benchmark real inputs (slow)")
+    group = parser.getgroup("kmerx benchmarks")
+    group.addoption("--full", action="store_true", default=False, help="benchmark real inputs (slow)")
+    group.addoption("--quick", action="store_true", default=False,
+                    help="tiny inputs, one round: the smoke run (the default unless --full)")
 
 
 @pytest.fixture(scope="session")

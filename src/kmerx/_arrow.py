@@ -31,7 +31,7 @@ def seq_buffers(array: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
         starts = offsets[:-1]
         # Re-pack only when a null item has a non-empty slot, which Arrow allows.
         if np.any(np.diff(offsets)[~valid]):
-            pieces = [data[s : s + ln] for s, ln in zip(starts, lengths)]
+            pieces = [data[s : s + ln] for s, ln in zip(starts, lengths, strict=True)]
             data = np.concatenate(pieces) if pieces else np.zeros(0, np.uint8)
             offsets = np.concatenate([[0], np.cumsum(lengths)])
     return data, np.ascontiguousarray(offsets, dtype=np.int64)

@@ -61,7 +61,7 @@ def cmd_stats(args) -> None:
     table = [list(_STATS_COLUMNS), *rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(_STATS_COLUMNS))]
     for row in table:
-        cells = [c.ljust(w) if i < 2 or i == len(row) - 1 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [c.ljust(w) if i < 2 or i == len(row) - 1 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         out.write("  ".join(cells).rstrip() + "\n")
 
 

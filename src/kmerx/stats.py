@@ -119,7 +119,7 @@ class SeqStats:
             t=self.t + other.t,
             n_count=self.n_count + other.n_count,
             other=self.other + other.other,
-            qual_hist=tuple(x + y for x, y in zip(self.qual_hist, other.qual_hist)),
+            qual_hist=tuple(x + y for x, y in zip(self.qual_hist, other.qual_hist, strict=True)),
         )
 
     __add__ = merge

@@ -97,7 +97,7 @@ void for_each_run(const uint8_t* s, int64_t n, int k, bool avx2, Fn&& fn) {
 
 inline int64_t run_count(int64_t a, int64_t b, int k, int64_t stride) {
     const int64_t last = b - k;
-    if (stride == 1) return last - a + 1;  // no 64-bit divisions on the common path
+    if (stride == 1) return std::max<int64_t>(0, last - a + 1);  // no 64-bit divisions on the common path
     const int64_t first = (a + stride - 1) / stride * stride;
     return first > last ? 0 : (last - first) / stride + 1;
 }
@@ -111,15 +111,7 @@ void read_codes(const uint8_t* s, int64_t len, const KmerSpec& spec, bool avx2, 
     const int k = spec.k;
     const int words = spec.words();
     auto run = [&](int64_t a, int64_t b) {
-        uint64_t* o = out + n * words;
-        int32_t* q = Pos ? pos + n : nullptr;
-        if constexpr (sizeof(T) == 8) {
-            if (avx2 && spec.stride == 1 && k >= 4) {
-                n += detail::kmer_run_avx2(s, a, b, k, S, o, q);
-                return;
-            }
-        }
-        n += run_codes<T, S, Pos>(s, a, b, k, spec.stride, o, q);
+        n += run_codes<T, S, Pos>(s, a, b, k, spec.stride, out + n * words, Pos ? pos + n : nullptr);
     };
     if (expected == 0) return;
     if (expected == run_count(0, len, k, spec.stride)) run(0, len);
@@ -193,12 +185,21 @@ void kmer_counts(const uint8_t* data, const int64_t* offsets, std::size_t n, con
                  int64_t* counts) {
     check_spec(spec);
     const bool avx2 = simd_level() >= Simd::AVX2;
+    // One scan of the chunk's bytes for invalid ones: reads without any get their count from their
+    // length, only the others are split into runs.
     parallel_for_weighted(offsets, n, [&](std::size_t begin, std::size_t end) {
-        for (std::size_t r = begin; r < end; ++r) {
-            int64_t c = 0;
+        const int64_t stop = offsets[end];
+        std::size_t r = begin;
+        int64_t i = offsets[begin];
+        for (;;) {
+            const int64_t bad = avx2 ? detail::valid_run_end_avx2(data, i, stop) : run_end_scalar(data, i, stop);
+            for (; r < end && offsets[r + 1] <= bad; ++r) counts[r] = run_count(0, offsets[r + 1] - offsets[r], spec.k, spec.stride);
+            if (r == end) break;
+            int64_t c = 0;  // read r holds the invalid base at `bad`
             for_each_run(data + offsets[r], offsets[r + 1] - offsets[r], spec.k, avx2,
                          [&](int64_t a, int64_t b) { c += run_count(a, b, spec.k, spec.stride); });
             counts[r] = c;
+            i = offsets[++r];
         }
     });
 }
@@ -209,6 +210,12 @@ void kmer_codes(const uint8_t* data, const int64_t* offsets, std::size_t n, cons
     const bool avx2 = simd_level() >= Simd::AVX2;
     const int words = spec.words();
     parallel_for_weighted(offsets, n, [&](std::size_t begin, std::size_t end) {
+        if (avx2 && spec.stride == 1 && spec.k >= 4 && spec.k <= 32) {
+            detail::kmer_stream_avx2(data, offsets + begin, end - begin, spec.k, spec.strand, codes + out_offsets[begin],
+                                     positions ? positions + out_offsets[begin] : nullptr,
+                                     std::size_t(out_offsets[end] - out_offsets[begin]));
+            return;
+        }
         for (std::size_t r = begin; r < end; ++r) {
             const uint8_t* s = data + offsets[r];
             const int64_t len = offsets[r + 1] - offsets[r];

@@ -111,7 +111,15 @@ void read_codes(const uint8_t* s, int64_t len, const KmerSpec& spec, bool avx2, 
     const int k = spec.k;
     const int words = spec.words();
     auto run = [&](int64_t a, int64_t b) {
-        n += run_codes<T, S, Pos>(s, a, b, k, spec.stride, out + n * words, Pos ? pos + n : nullptr);
+        uint64_t* o = out + n * words;
+        int32_t* q = Pos ? pos + n : nullptr;
+        if constexpr (sizeof(T) == 8) {
+            if (avx2 && spec.stride == 1 && k >= 4) {
+                n += detail::kmer_run_avx2(s, a, b, k, S, o, q);
+                return;
+            }
+        }
+        n += run_codes<T, S, Pos>(s, a, b, k, spec.stride, o, q);
     };
     if (expected == 0) return;
     if (expected == run_count(0, len, k, spec.stride)) run(0, len);
@@ -209,14 +217,20 @@ void kmer_codes(const uint8_t* data, const int64_t* offsets, std::size_t n, cons
     check_spec(spec);
     const bool avx2 = simd_level() >= Simd::AVX2;
     const int words = spec.words();
+    // Short reads go through the AVX2 kernel as one stream per group (no per-read set-up); long reads
+    // run by run, which lets their output go out with non-temporal stores.
+    const bool stream = avx2 && spec.stride == 1 && spec.k >= 4 && spec.k <= 32;
+    constexpr int64_t kLongRead = int64_t(1) << 16;
     parallel_for_weighted(offsets, n, [&](std::size_t begin, std::size_t end) {
-        if (avx2 && spec.stride == 1 && spec.k >= 4 && spec.k <= 32) {
-            detail::kmer_stream_avx2(data, offsets + begin, end - begin, spec.k, spec.strand, codes + out_offsets[begin],
-                                     positions ? positions + out_offsets[begin] : nullptr,
-                                     std::size_t(out_offsets[end] - out_offsets[begin]));
-            return;
-        }
-        for (std::size_t r = begin; r < end; ++r) {
+        for (std::size_t r = begin; r < end;) {
+            if (stream && offsets[r + 1] - offsets[r] < kLongRead) {
+                const std::size_t first = r;
+                while (r < end && offsets[r + 1] - offsets[r] < kLongRead) ++r;
+                detail::kmer_stream_avx2(data, offsets + first, r - first, spec.k, spec.strand,
+                                         codes + out_offsets[first], positions ? positions + out_offsets[first] : nullptr,
+                                         std::size_t(out_offsets[r] - out_offsets[first]));
+                continue;
+            }
             const uint8_t* s = data + offsets[r];
             const int64_t len = offsets[r + 1] - offsets[r];
             uint64_t* out = codes + out_offsets[r] * words;
@@ -224,6 +238,7 @@ void kmer_codes(const uint8_t* data, const int64_t* offsets, std::size_t n, cons
             const int64_t expected = out_offsets[r + 1] - out_offsets[r];
             if (words == 1) read_codes_any<uint64_t>(s, len, spec, avx2, expected, out, pos);
             else read_codes_any<u128>(s, len, spec, avx2, expected, out, pos);
+            ++r;
         }
     });
 }

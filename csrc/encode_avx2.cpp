@@ -169,7 +169,10 @@ inline constexpr PackTable kPack{};
 // set-up. k = 4q + r; step g consumes the packed bytes at a + r + 4g; the first q - 1 steps (the
 // warm-up before k-mer a) are done at once from the packed bytes. cap: the number of k-mers emitted;
 // stores never reach past out[cap] (another thread may own what follows).
-template <Strand S, bool Pos, bool Stream>
+// Masked = false is the single-run form: offsets = {a, b} delimit one all-valid run of a read that
+// starts at s, so no window is dropped (cap = b - a - k + 1), positions are offsets from s, and with
+// Stream full vectors go out as non-temporal stores (the caller aligns out).
+template <Strand S, bool Pos, bool Masked, bool Stream>
 std::size_t stream_avx2(const uint8_t* s, const int64_t* offsets, std::size_t nreads, int k, uint64_t* out,
                         int32_t* pos, std::size_t cap) {
     const int64_t a = offsets[0], b = offsets[nreads];
@@ -185,7 +188,7 @@ std::size_t stream_avx2(const uint8_t* s, const int64_t* offsets, std::size_t nr
 
     alignas(32) uint8_t P[kBlock + 64];
     alignas(32) uint8_t Q[kBlock + 64];
-    uint64_t valid[kMaxWords];
+    uint64_t valid[Masked ? kMaxWords : 1];
     std::size_t cur = 0, rd = 0;  // read starts cursor (valid_bits); read of the last emitted k-mer
     __m256i vf = _mm256_setzero_si256(), vr = _mm256_setzero_si256();
     const int64_t total = q + (last - a + 4) / 4 - 1;  // steps
@@ -209,7 +212,7 @@ std::size_t stream_avx2(const uint8_t* s, const int64_t* offsets, std::size_t nr
             g = qq;
         }
         const int64_t m = a + 4 * (g - qq);  // first k-mer of this block's steps
-        valid_bits(s, m, int((4 * (g1 - g) + 63) / 64), offsets + 1, nreads, cur, b, k, valid);
+        if constexpr (Masked) valid_bits(s, m, int((4 * (g1 - g) + 63) / 64), offsets + 1, nreads, cur, b, k, valid);
         for (; g < g1; ++g) {
             const int64_t t = r + 4 * (g - g0);
             if constexpr (S != Strand::Reverse)
@@ -217,7 +220,7 @@ std::size_t stream_avx2(const uint8_t* s, const int64_t* offsets, std::size_t nr
             if constexpr (S != Strand::Forward)
                 vr = _mm256_or_si256(_mm256_srli_epi64(vr, 8), _mm256_sll_epi64(widen4(Q + t), qshift));
             const int64_t i = 4 * (g - qq) - (m - a);  // lanes hold k-mers m + i .. m + i + 3
-            const unsigned keep = unsigned(valid[i >> 6] >> (i & 63)) & 15;
+            const unsigned keep = Masked ? unsigned(valid[i >> 6] >> (i & 63)) & 15 : 15;
             if (!keep) continue;
             __m256i v;
             if constexpr (S == Strand::Forward) {
@@ -228,9 +231,12 @@ std::size_t stream_avx2(const uint8_t* s, const int64_t* offsets, std::size_t nr
                 const __m256i gt = _mm256_cmpgt_epi64(_mm256_xor_si256(vf, sign), _mm256_xor_si256(vr, sign));
                 v = _mm256_blendv_epi8(vf, vr, gt);
             }
-            v = _mm256_permutevar8x32_epi32(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kPack.codes[keep])));
+            if constexpr (Masked)
+                v = _mm256_permutevar8x32_epi32(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kPack.codes[keep])));
             __m128i p = _mm_setzero_si128();
-            if constexpr (Pos) {
+            if constexpr (Pos && !Masked) {
+                p = _mm_add_epi32(_mm_set1_epi32(int32_t(m + i)), lane);
+            } else if constexpr (Pos) {
                 // The kept k-mers of one vector lie in one read: k >= 4 puts k - 1 >= 3 dropped windows
                 // between two reads' k-mers.
                 const int64_t first = m + i + __builtin_ctz(keep);
@@ -239,7 +245,7 @@ std::size_t stream_avx2(const uint8_t* s, const int64_t* offsets, std::size_t nr
                 p = _mm_castps_si128(_mm_permutevar_ps(
                     _mm_castsi128_ps(p), _mm_load_si128(reinterpret_cast<const __m128i*>(kPack.pos[keep]))));
             }
-            const int kept = __builtin_popcount(keep);
+            const int kept = Masked ? __builtin_popcount(keep) : int(std::min<std::size_t>(4, cap - n));
             if (n + 4 <= cap) {  // lanes past the kept ones are overwritten by the next store
                 // Within a long run n advances by 4, so its alignment (and the store kind) stays put.
                 if (Stream && keep == 15 && reinterpret_cast<uintptr_t>(out + n) % 32 == 0)
@@ -265,30 +271,66 @@ std::size_t stream_avx2(const uint8_t* s, const int64_t* offsets, std::size_t nr
     return n;
 }
 
-// Outputs of at least this many k-mers are written with non-temporal stores: an output far larger
+// Runs with at least this many k-mers write codes with non-temporal stores: an output far larger
 // than the caches would otherwise be read into them before each write, doubling memory traffic.
-constexpr std::size_t kStreamKmers = ~std::size_t(0);
+constexpr int64_t kStreamKmers = int64_t(1) << 16;
+
+template <Strand S, bool Pos>
+std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* out, int32_t* pos) {
+    if (b - a - k + 1 < kStreamKmers) {
+        const int64_t run[2] = {a, b};
+        return stream_avx2<S, Pos, false, false>(s, run, 1, k, out, pos, std::size_t(b - a - k + 1));
+    }
+    // Streaming stores need 32-byte alignment: the first d k-mers go scalar, the rest start aligned.
+    const int64_t d = int64_t((32 - reinterpret_cast<uintptr_t>(out) % 32) % 32 / 8);
+    const uint64_t mask = k == 32 ? ~uint64_t(0) : (uint64_t(1) << (2 * k)) - 1;
+    uint64_t f = 0, rc = 0;
+    for (int64_t i = a; i < a + k - 1 + d; ++i) {
+        const uint64_t c = kBaseCode.v[s[i]];
+        f = ((f << 2) | c) & mask;
+        rc = (rc >> 2) | ((3 - c) << (2 * k - 2));
+        const int64_t p = i - k + 1;
+        if (p < a) continue;
+        out[p - a] = S == Strand::Forward ? f : S == Strand::Reverse ? rc : std::min(f, rc);
+        if constexpr (Pos) pos[p - a] = int32_t(p);
+    }
+    const int64_t run[2] = {a + d, b};
+    return std::size_t(d) + stream_avx2<S, Pos, false, true>(s, run, 1, k, out + d, Pos ? pos + d : nullptr,
+                                                             std::size_t(b - a - d - k + 1));
+}
 
 template <Strand S>
-std::size_t stream_pos(const uint8_t* s, const int64_t* offsets, std::size_t nreads, int k, uint64_t* out,
-                       int32_t* pos, std::size_t cap) {
-    if (cap >= kStreamKmers)
-        return pos ? stream_avx2<S, true, true>(s, offsets, nreads, k, out, pos, cap)
-                   : stream_avx2<S, false, true>(s, offsets, nreads, k, out, pos, cap);
-    return pos ? stream_avx2<S, true, false>(s, offsets, nreads, k, out, pos, cap)
-               : stream_avx2<S, false, false>(s, offsets, nreads, k, out, pos, cap);
+std::size_t dispatch_run(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* out, int32_t* pos) {
+    return pos ? run_avx2<S, true>(s, a, b, k, out, pos) : run_avx2<S, false>(s, a, b, k, out, pos);
+}
+
+template <Strand S>
+std::size_t dispatch_stream(const uint8_t* s, const int64_t* offsets, std::size_t nreads, int k, uint64_t* out,
+                            int32_t* pos, std::size_t cap) {
+    return pos ? stream_avx2<S, true, true, false>(s, offsets, nreads, k, out, pos, cap)
+               : stream_avx2<S, false, true, false>(s, offsets, nreads, k, out, pos, cap);
 }
 
 }  // namespace
 
+std::size_t kmer_run_avx2(const uint8_t* seq, int64_t a, int64_t b, int k, Strand strand, uint64_t* out,
+                          int32_t* pos) {
+    switch (strand) {
+        case Strand::Forward: return dispatch_run<Strand::Forward>(seq, a, b, k, out, pos);
+        case Strand::Reverse: return dispatch_run<Strand::Reverse>(seq, a, b, k, out, pos);
+        case Strand::Canonical: break;
+    }
+    return dispatch_run<Strand::Canonical>(seq, a, b, k, out, pos);
+}
+
 std::size_t kmer_stream_avx2(const uint8_t* data, const int64_t* offsets, std::size_t nreads, int k,
                              Strand strand, uint64_t* out, int32_t* pos, std::size_t cap) {
     switch (strand) {
-        case Strand::Forward: return stream_pos<Strand::Forward>(data, offsets, nreads, k, out, pos, cap);
-        case Strand::Reverse: return stream_pos<Strand::Reverse>(data, offsets, nreads, k, out, pos, cap);
+        case Strand::Forward: return dispatch_stream<Strand::Forward>(data, offsets, nreads, k, out, pos, cap);
+        case Strand::Reverse: return dispatch_stream<Strand::Reverse>(data, offsets, nreads, k, out, pos, cap);
         case Strand::Canonical: break;
     }
-    return stream_pos<Strand::Canonical>(data, offsets, nreads, k, out, pos, cap);
+    return dispatch_stream<Strand::Canonical>(data, offsets, nreads, k, out, pos, cap);
 }
 
 int64_t valid_run_end_avx2(const uint8_t* s, int64_t i, int64_t n) {

@@ -97,7 +97,7 @@ void for_each_run(const uint8_t* s, int64_t n, int k, bool avx2, Fn&& fn) {
 
 inline int64_t run_count(int64_t a, int64_t b, int k, int64_t stride) {
     const int64_t last = b - k;
-    if (stride == 1) return last - a + 1;  // no 64-bit divisions on the common path
+    if (stride == 1) return std::max<int64_t>(0, last - a + 1);  // no 64-bit divisions on the common path
     const int64_t first = (a + stride - 1) / stride * stride;
     return first > last ? 0 : (last - first) / stride + 1;
 }
@@ -193,12 +193,21 @@ void kmer_counts(const uint8_t* data, const int64_t* offsets, std::size_t n, con
                  int64_t* counts) {
     check_spec(spec);
     const bool avx2 = simd_level() >= Simd::AVX2;
+    // One scan of the chunk's bytes for invalid ones: reads without any get their count from their
+    // length, only the others are split into runs.
     parallel_for_weighted(offsets, n, [&](std::size_t begin, std::size_t end) {
-        for (std::size_t r = begin; r < end; ++r) {
-            int64_t c = 0;
+        const int64_t stop = offsets[end];
+        std::size_t r = begin;
+        int64_t i = offsets[begin];
+        for (;;) {
+            const int64_t bad = avx2 ? detail::valid_run_end_avx2(data, i, stop) : run_end_scalar(data, i, stop);
+            for (; r < end && offsets[r + 1] <= bad; ++r) counts[r] = run_count(0, offsets[r + 1] - offsets[r], spec.k, spec.stride);
+            if (r == end) break;
+            int64_t c = 0;  // read r holds the invalid base at `bad`
             for_each_run(data + offsets[r], offsets[r + 1] - offsets[r], spec.k, avx2,
                          [&](int64_t a, int64_t b) { c += run_count(a, b, spec.k, spec.stride); });
             counts[r] = c;
+            i = offsets[++r];
         }
     });
 }
@@ -208,8 +217,20 @@ void kmer_codes(const uint8_t* data, const int64_t* offsets, std::size_t n, cons
     check_spec(spec);
     const bool avx2 = simd_level() >= Simd::AVX2;
     const int words = spec.words();
+    // Short reads go through the AVX2 kernel as one stream per group (no per-read set-up); long reads
+    // run by run, which lets their output go out with non-temporal stores.
+    const bool stream = avx2 && spec.stride == 1 && spec.k >= 4 && spec.k <= 32;
+    constexpr int64_t kLongRead = int64_t(1) << 16;
     parallel_for_weighted(offsets, n, [&](std::size_t begin, std::size_t end) {
-        for (std::size_t r = begin; r < end; ++r) {
+        for (std::size_t r = begin; r < end;) {
+            if (stream && offsets[r + 1] - offsets[r] < kLongRead) {
+                const std::size_t first = r;
+                while (r < end && offsets[r + 1] - offsets[r] < kLongRead) ++r;
+                detail::kmer_stream_avx2(data, offsets + first, r - first, spec.k, spec.strand,
+                                         codes + out_offsets[first], positions ? positions + out_offsets[first] : nullptr,
+                                         std::size_t(out_offsets[r] - out_offsets[first]));
+                continue;
+            }
             const uint8_t* s = data + offsets[r];
             const int64_t len = offsets[r + 1] - offsets[r];
             uint64_t* out = codes + out_offsets[r] * words;
@@ -217,6 +238,7 @@ void kmer_codes(const uint8_t* data, const int64_t* offsets, std::size_t n, cons
             const int64_t expected = out_offsets[r + 1] - out_offsets[r];
             if (words == 1) read_codes_any<uint64_t>(s, len, spec, avx2, expected, out, pos);
             else read_codes_any<u128>(s, len, spec, avx2, expected, out, pos);
+            ++r;
         }
     });
 }

@@ -18,6 +18,8 @@ namespace kmerx::detail {
 
 namespace {
 
+using u128 = unsigned __int128;
+
 // Indexed by the low nibble: A/a = 1, C/c = 3, G/g = 7, T/t = 4.
 inline __m256i expect_table() {
     return _mm256_setr_epi8(0, 'a', 0, 'c', 't', 0, 0, 'g', 0, 0, 0, 0, 0, 0, 0, 0,  //
@@ -102,13 +104,80 @@ inline __m256i gather_lanes(const uint8_t* p, int r) {
     return _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(v, idx), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// All k-mers of the run [a, b) (b - a >= k >= 4), k = 4q + r. Step g consumes the packed bytes at
-// a + r + 4g; the first q - 1 steps (the warm-up before k-mer a) are done at once from the packed
-// bytes, so short reads spend their steps on stored k-mers; the last partial vector is stored lane
-// by lane.
-template <Strand S, bool Pos, bool Stream>
-std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* out, int32_t* pos) {
+// Bit j set when s[j] (j < 32) is not ACGTacgt. Bytes >= 0x80 look up 0 and never match; others
+// must equal their low nibble's lowercase base.
+inline uint32_t invalid_mask(const uint8_t* s) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+    const __m256i ok = _mm256_cmpeq_epi8(_mm256_or_si256(v, _mm256_set1_epi8(0x20)),
+                                         _mm256_shuffle_epi8(expect_table(), v));
+    return ~uint32_t(_mm256_movemask_epi8(ok));
+}
+
+// Bits of positions x .. x + 63: set for a non-ACGT base or a position >= end.
+inline uint64_t invalid64(const uint8_t* s, int64_t x, int64_t end) {
+    if (x + 64 <= end) return uint64_t(invalid_mask(s + x)) | uint64_t(invalid_mask(s + x + 32)) << 32;
+    uint64_t bad = 0;
+    for (int i = 0; i < 64; ++i)
+        if (x + i >= end || kBaseCode.v[s[x + i]] == kInvalidBase) bad |= uint64_t(1) << i;
+    return bad;
+}
+
+constexpr int kMaxWords = kBlock / 64 + 1;
+
+// valid[w] bit i: the k-mer starting at m + 64w + i is emitted, i.e. its k bases are ACGT and lie in
+// one read. A window breaks on an invalid base anywhere in it or on a read start after its first
+// base, so it is valid when neither occurs in the k - 1 positions after its start (an OR-smear of
+// the break bits over k - 1 bits) and its first base is ACGT. Read starts before m are skipped in
+// `cur` (m only grows).
+inline void valid_bits(const uint8_t* s, int64_t m, int words, const int64_t* starts, std::size_t nstarts,
+                       std::size_t& cur, int64_t end, int k, uint64_t* valid) {
+    uint64_t inv[kMaxWords + 1], brk[kMaxWords + 1];
+    for (int w = 0; w <= words; ++w) brk[w] = inv[w] = invalid64(s, m + 64 * w, end);
+    while (cur < nstarts && starts[cur] < m) ++cur;
+    const int64_t hi = m + 64 * (words + 1);
+    for (std::size_t c = cur; c < nstarts && starts[c] < hi; ++c) {
+        const int64_t d = starts[c] - m;
+        brk[d >> 6] |= uint64_t(1) << (d & 63);
+    }
+    const int span = k - 1;
+    for (int w = 0; w < words; ++w) {
+        u128 t = (u128(brk[w + 1]) << 64 | brk[w]) >> 1;
+        int cov = 1;  // t bit i = OR of the break bits at i + 1 .. i + cov
+        for (; 2 * cov <= span; cov *= 2) t |= t >> cov;
+        t |= t >> (span - cov);
+        valid[w] = ~(uint64_t(t) | inv[w]);
+    }
+}
+
+// vpermd indices moving the 64-bit lanes picked by a 4-bit mask to the front (left-packing).
+struct PackTable {
+    alignas(32) int32_t codes[16][8];
+    alignas(16) int32_t pos[16][4];
+    constexpr PackTable() : codes(), pos() {
+        for (int m = 0; m < 16; ++m) {
+            int n = 0;
+            for (int j = 0; j < 4; ++j)
+                if (m >> j & 1) codes[m][2 * n] = 2 * j, codes[m][2 * n + 1] = 2 * j + 1, pos[m][n++] = j;
+        }
+    }
+};
+inline constexpr PackTable kPack{};
+
+// The k-mers of reads [0, nreads) of offsets, as one stream of bases s[a, b) (a = offsets[0],
+// b = offsets[nreads]): every window is computed and the invalid ones (crossing a read boundary or a
+// non-ACGT base) are dropped by left-packing each vector of 4, so there is no per-read or per-run
+// set-up. k = 4q + r; step g consumes the packed bytes at a + r + 4g; the first q - 1 steps (the
+// warm-up before k-mer a) are done at once from the packed bytes. cap: the number of k-mers emitted;
+// stores never reach past out[cap] (another thread may own what follows).
+// Masked = false is the single-run form: offsets = {a, b} delimit one all-valid run of a read that
+// starts at s, so no window is dropped (cap = b - a - k + 1), positions are offsets from s, and with
+// Stream full vectors go out as non-temporal stores (the caller aligns out).
+template <Strand S, bool Pos, bool Masked, bool Stream>
+std::size_t stream_avx2(const uint8_t* s, const int64_t* offsets, std::size_t nreads, int k, uint64_t* out,
+                        int32_t* pos, std::size_t cap) {
+    const int64_t a = offsets[0], b = offsets[nreads];
     const int64_t last = b - k;  // last k-mer start
+    if (last < a || cap == 0) return 0;
     const int q = k / 4, r = k % 4, qq = q - 1;
     const uint64_t mask = k == 32 ? ~uint64_t(0) : (uint64_t(1) << (2 * k)) - 1;
     const __m256i vmask = _mm256_set1_epi64x(int64_t(mask));
@@ -119,8 +188,9 @@ std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* ou
 
     alignas(32) uint8_t P[kBlock + 64];
     alignas(32) uint8_t Q[kBlock + 64];
+    uint64_t valid[Masked ? kMaxWords : 1];
+    std::size_t cur = 0, rd = 0;  // read starts cursor (valid_bits); read of the last emitted k-mer
     __m256i vf = _mm256_setzero_si256(), vr = _mm256_setzero_si256();
-    int64_t vstart = a - 4;  // after the warm-up the lanes hold k-mers a - 4 .. a - 1
     const int64_t total = q + (last - a + 4) / 4 - 1;  // steps
     std::size_t n = 0;
     for (int64_t g0 = 0; g0 < total;) {
@@ -141,13 +211,17 @@ std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* ou
             vr = _mm256_or_si256(_mm256_slli_epi64(r0, 8), _mm256_sll_epi64(rb, _mm_cvtsi32_si128(2 * r + 8)));
             g = qq;
         }
+        const int64_t m = a + 4 * (g - qq);  // first k-mer of this block's steps
+        if constexpr (Masked) valid_bits(s, m, int((4 * (g1 - g) + 63) / 64), offsets + 1, nreads, cur, b, k, valid);
         for (; g < g1; ++g) {
             const int64_t t = r + 4 * (g - g0);
             if constexpr (S != Strand::Reverse)
                 vf = _mm256_and_si256(_mm256_or_si256(_mm256_slli_epi64(vf, 8), widen4(P + t)), vmask);
             if constexpr (S != Strand::Forward)
                 vr = _mm256_or_si256(_mm256_srli_epi64(vr, 8), _mm256_sll_epi64(widen4(Q + t), qshift));
-            vstart += 4;
+            const int64_t i = 4 * (g - qq) - (m - a);  // lanes hold k-mers m + i .. m + i + 3
+            const unsigned keep = Masked ? unsigned(valid[i >> 6] >> (i & 63)) & 15 : 15;
+            if (!keep) continue;
             __m256i v;
             if constexpr (S == Strand::Forward) {
                 v = vf;
@@ -157,21 +231,39 @@ std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* ou
                 const __m256i gt = _mm256_cmpgt_epi64(_mm256_xor_si256(vf, sign), _mm256_xor_si256(vr, sign));
                 v = _mm256_blendv_epi8(vf, vr, gt);
             }
-            if (vstart + 3 <= last) {
-                if constexpr (Stream) _mm256_stream_si256(reinterpret_cast<__m256i*>(out + n), v);
-                else _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), v);
-                if constexpr (Pos)
-                    _mm_storeu_si128(reinterpret_cast<__m128i*>(pos + n),
-                                     _mm_add_epi32(_mm_set1_epi32(int32_t(vstart)), lane));
-                n += 4;
-            } else {  // 1..3 k-mers left (masked stores are slow on AMD)
-                alignas(32) uint64_t tail[4];
-                _mm256_store_si256(reinterpret_cast<__m256i*>(tail), v);
-                for (int64_t j = 0; j <= last - vstart; ++j, ++n) {
-                    out[n] = tail[j];
-                    if constexpr (Pos) pos[n] = int32_t(vstart + j);
+            if constexpr (Masked)
+                v = _mm256_permutevar8x32_epi32(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kPack.codes[keep])));
+            __m128i p = _mm_setzero_si128();
+            if constexpr (Pos && !Masked) {
+                p = _mm_add_epi32(_mm_set1_epi32(int32_t(m + i)), lane);
+            } else if constexpr (Pos) {
+                // The kept k-mers of one vector lie in one read: k >= 4 puts k - 1 >= 3 dropped windows
+                // between two reads' k-mers.
+                const int64_t first = m + i + __builtin_ctz(keep);
+                while (offsets[rd + 1] <= first) ++rd;
+                p = _mm_add_epi32(_mm_set1_epi32(int32_t(m + i - offsets[rd])), lane);
+                p = _mm_castps_si128(_mm_permutevar_ps(
+                    _mm_castsi128_ps(p), _mm_load_si128(reinterpret_cast<const __m128i*>(kPack.pos[keep]))));
+            }
+            const int kept = Masked ? __builtin_popcount(keep) : int(std::min<std::size_t>(4, cap - n));
+            if (n + 4 <= cap) {  // lanes past the kept ones are overwritten by the next store
+                // Within a long run n advances by 4, so its alignment (and the store kind) stays put.
+                if (Stream && keep == 15 && reinterpret_cast<uintptr_t>(out + n) % 32 == 0)
+                    _mm256_stream_si256(reinterpret_cast<__m256i*>(out + n), v);
+                else
+                    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), v);
+                if constexpr (Pos) _mm_storeu_si128(reinterpret_cast<__m128i*>(pos + n), p);
+            } else {  // the last 1..3 k-mers
+                alignas(32) uint64_t tc[4];
+                alignas(16) int32_t tp[4];
+                _mm256_store_si256(reinterpret_cast<__m256i*>(tc), v);
+                _mm_store_si128(reinterpret_cast<__m128i*>(tp), p);
+                for (int j = 0; j < kept; ++j) {
+                    out[n + j] = tc[j];
+                    if constexpr (Pos) pos[n + j] = tp[j];
                 }
             }
+            n += std::size_t(kept);
         }
         g0 = g1;
     }
@@ -183,10 +275,12 @@ std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* ou
 // than the caches would otherwise be read into them before each write, doubling memory traffic.
 constexpr int64_t kStreamKmers = int64_t(1) << 16;
 
-template <Strand S>
-std::size_t run_pos(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* out, int32_t* pos) {
-    if (b - a - k + 1 < kStreamKmers)
-        return pos ? run_avx2<S, true, false>(s, a, b, k, out, pos) : run_avx2<S, false, false>(s, a, b, k, out, pos);
+template <Strand S, bool Pos>
+std::size_t run_avx2(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* out, int32_t* pos) {
+    if (b - a - k + 1 < kStreamKmers) {
+        const int64_t run[2] = {a, b};
+        return stream_avx2<S, Pos, false, false>(s, run, 1, k, out, pos, std::size_t(b - a - k + 1));
+    }
     // Streaming stores need 32-byte alignment: the first d k-mers go scalar, the rest start aligned.
     const int64_t d = int64_t((32 - reinterpret_cast<uintptr_t>(out) % 32) % 32 / 8);
     const uint64_t mask = k == 32 ? ~uint64_t(0) : (uint64_t(1) << (2 * k)) - 1;
@@ -198,19 +292,23 @@ std::size_t run_pos(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* out
         const int64_t p = i - k + 1;
         if (p < a) continue;
         out[p - a] = S == Strand::Forward ? f : S == Strand::Reverse ? rc : std::min(f, rc);
-        if (pos) pos[p - a] = int32_t(p);
+        if constexpr (Pos) pos[p - a] = int32_t(p);
     }
-    return std::size_t(d) + (pos ? run_avx2<S, true, true>(s, a + d, b, k, out + d, pos + d)
-                                 : run_avx2<S, false, true>(s, a + d, b, k, out + d, pos));
+    const int64_t run[2] = {a + d, b};
+    return std::size_t(d) + stream_avx2<S, Pos, false, true>(s, run, 1, k, out + d, Pos ? pos + d : nullptr,
+                                                             std::size_t(b - a - d - k + 1));
 }
 
-// Bit j set when s[j] (j < 32) is not ACGTacgt. Bytes >= 0x80 look up 0 and never match; others
-// must equal their low nibble's lowercase base.
-inline uint32_t invalid_mask(const uint8_t* s) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
-    const __m256i ok = _mm256_cmpeq_epi8(_mm256_or_si256(v, _mm256_set1_epi8(0x20)),
-                                         _mm256_shuffle_epi8(expect_table(), v));
-    return ~uint32_t(_mm256_movemask_epi8(ok));
+template <Strand S>
+std::size_t dispatch_run(const uint8_t* s, int64_t a, int64_t b, int k, uint64_t* out, int32_t* pos) {
+    return pos ? run_avx2<S, true>(s, a, b, k, out, pos) : run_avx2<S, false>(s, a, b, k, out, pos);
+}
+
+template <Strand S>
+std::size_t dispatch_stream(const uint8_t* s, const int64_t* offsets, std::size_t nreads, int k, uint64_t* out,
+                            int32_t* pos, std::size_t cap) {
+    return pos ? stream_avx2<S, true, true, false>(s, offsets, nreads, k, out, pos, cap)
+               : stream_avx2<S, false, true, false>(s, offsets, nreads, k, out, pos, cap);
 }
 
 }  // namespace
@@ -218,11 +316,21 @@ inline uint32_t invalid_mask(const uint8_t* s) {
 std::size_t kmer_run_avx2(const uint8_t* seq, int64_t a, int64_t b, int k, Strand strand, uint64_t* out,
                           int32_t* pos) {
     switch (strand) {
-        case Strand::Forward: return run_pos<Strand::Forward>(seq, a, b, k, out, pos);
-        case Strand::Reverse: return run_pos<Strand::Reverse>(seq, a, b, k, out, pos);
+        case Strand::Forward: return dispatch_run<Strand::Forward>(seq, a, b, k, out, pos);
+        case Strand::Reverse: return dispatch_run<Strand::Reverse>(seq, a, b, k, out, pos);
         case Strand::Canonical: break;
     }
-    return run_pos<Strand::Canonical>(seq, a, b, k, out, pos);
+    return dispatch_run<Strand::Canonical>(seq, a, b, k, out, pos);
+}
+
+std::size_t kmer_stream_avx2(const uint8_t* data, const int64_t* offsets, std::size_t nreads, int k,
+                             Strand strand, uint64_t* out, int32_t* pos, std::size_t cap) {
+    switch (strand) {
+        case Strand::Forward: return dispatch_stream<Strand::Forward>(data, offsets, nreads, k, out, pos, cap);
+        case Strand::Reverse: return dispatch_stream<Strand::Reverse>(data, offsets, nreads, k, out, pos, cap);
+        case Strand::Canonical: break;
+    }
+    return dispatch_stream<Strand::Canonical>(data, offsets, nreads, k, out, pos, cap);
 }
 
 int64_t valid_run_end_avx2(const uint8_t* s, int64_t i, int64_t n) {

@@ -131,6 +131,33 @@ def test_simd_paths_identical():
                 np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_simd_mixed_short_and_long_reads(threads):
+    # Short reads go through the batch-stream kernel, reads >= 64 kb run by run (non-temporal stores
+    # past 64k k-mers): groups of short reads between long ones, Ns near every kind of boundary.
+    rng = np.random.default_rng(17)
+    lengths = [0, 3, 4, 30, 31, 32, 33, 72, 150, 70_000, 5, 72, 200_000, 0, 65_535, 65_536, 31, 100]
+    lengths += list(rng.integers(0, 300, 200))
+    p_n = [0.245] * 4 + [0.02]
+    pieces = [np.frombuffer(b"ACGTN", np.uint8)[rng.choice(5, n, p=p_n)] for n in lengths]
+    pieces[12][:150_000] = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, 150_000)]  # a long N-free run
+    data = np.concatenate(pieces)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    kmerx.set_num_threads(threads)
+    try:
+        for k, strand in ((4, "canonical"), (21, "forward"), (31, "canonical"), (32, "reverse")):
+            out = {}
+            for level in SIMD:
+                kmerx.set_simd(level)
+                out[level] = kmers.kmer_codes_numpy(data, offsets, k, strand=strand, positions=True)
+            kmerx.set_simd("auto")
+            for level in SIMD:
+                for a, b in zip(out["scalar"], out[level]):
+                    np.testing.assert_array_equal(a, b)
+    finally:
+        kmerx.set_num_threads(0)
+
+
 # ---- oracle: jellyfish dumps ---------------------------------------------------------------------
 def read_fastx(path: pathlib.Path) -> list[str]:
     """Sequences of a well-formed FASTA or 4-line FASTQ file (test-local parser)."""

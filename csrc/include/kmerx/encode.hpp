@@ -67,10 +67,15 @@ void kmer_codes(const uint8_t* data, const int64_t* offsets, std::size_t n, cons
                 const int64_t* out_offsets, uint64_t* codes, int32_t* positions);
 
 namespace detail {
-// Emits the k-mers of one all-valid run seq[a, b) of a read (stride 1, k <= 32), writing at out/pos and
-// returning the number written. AVX2 version of the scalar run loop; needs k >= 4.
+// Emits the k-mers of one all-valid run seq[a, b) of a read (stride 1, 4 <= k <= 32), writing at out/pos
+// and returning the number written; positions are offsets from seq. For long reads.
 std::size_t kmer_run_avx2(const uint8_t* seq, int64_t a, int64_t b, int k, Strand strand, uint64_t* out,
                           int32_t* pos);
+// Writes the k-mers of reads [0, nreads) of offsets (stride 1, 4 <= k <= 32) to out (and their
+// positions to pos when not null); cap is their number (the sum of kmer_counts). Returns the number
+// written. AVX2 twin of the scalar per-read loop.
+std::size_t kmer_stream_avx2(const uint8_t* data, const int64_t* offsets, std::size_t nreads, int k,
+                             Strand strand, uint64_t* out, int32_t* pos, std::size_t cap);
 // End of the all-valid run starting at i: the first j >= i with an invalid base, or n.
 int64_t valid_run_end_avx2(const uint8_t* seq, int64_t i, int64_t n);
 }  // namespace detail

@@ -6,7 +6,7 @@ import gzip
 import shutil
 
 import pytest
-from conftest import run, shared, tiny_fastq
+from conftest import compare, shared, tiny_fastq
 
 import kmerx.io as kio
 
@@ -46,14 +46,12 @@ def _input(kind, full, tmp_path_factory, art_plain):
     return "FASTQ.gz SRR059298 (100,000 x 72 bp)", shared("reads/SRR059298_subset_100k.fastq.gz")
 
 
-@pytest.mark.parametrize("impl", ["kmerx", "dnaio"])
 @pytest.mark.parametrize("kind", ["plain", "art", "srr"])
-def test_reader(benchmark, rounds, full, tmp_path_factory, art_plain, kind, impl):
+def test_reader(benchmark, rounds, full, tmp_path_factory, art_plain, kind):
     label, path = _input(kind, full, tmp_path_factory, art_plain)
     if not full and kind == "plain":
         label = "FASTQ tiny"
-    benchmark.group = f"reader: {label}"
     bases = _dnaio(path)
-    fn = _kmerx if impl == "kmerx" else _dnaio
-    got = run(benchmark, lambda: fn(path), rounds, impl, bases, "bp")
-    assert got == bases
+    got = compare(benchmark, f"reader: {label}", {"kmerx": lambda: _kmerx(path), "dnaio": lambda: _dnaio(path)},
+                  rounds, bases, "bp")
+    assert got == {"kmerx": bases, "dnaio": bases}

@@ -12,9 +12,8 @@ import re
 
 import numpy as np
 import pytest
-from conftest import run, shared
+from conftest import compare, shared, with_threads
 
-import kmerx
 from kmerx import kmers
 
 K = 31
@@ -59,50 +58,28 @@ def reads_pieces(full):
     )
 
 
-def group(name: str) -> str:
-    return f"k-mer codes: canonical k={K} (bionumpy: forward, it has no canonical), {name}"
-
-
-def bench_kmerx(benchmark, pieces, rounds, threads):
-    name, seqs = pieces
-    data, offsets = kmers.seq_arrays(seqs)
-    benchmark.group = group(name)
-    kmerx.set_num_threads(threads)
-    try:
-        codes, _ = run(
-            benchmark, lambda: kmers.kmer_codes_numpy(data, offsets, K), rounds, "kmerx", data.size, "bp"
-        )
-    finally:
-        kmerx.set_num_threads(0)
-    assert codes.size == int(np.sum(np.diff(offsets) - K + 1))
-
-
-def bench_bionumpy(benchmark, pieces, rounds):
+def bench(benchmark, pieces, rounds):
     bnp = pytest.importorskip("bionumpy")
     name, seqs = pieces
+    data, offsets = kmers.seq_arrays(seqs)
     encoded = bnp.as_encoded_array([s.decode() for s in seqs], bnp.DNAEncoding)  # prepared, not timed
-    benchmark.group = group(name)
-    total = sum(len(s) for s in seqs)
-    codes = run(benchmark, lambda: bnp.get_kmers(encoded, K).raw().ravel(), rounds, "bionumpy", total, "bp")
-    assert codes.size == sum(len(s) - K + 1 for s in seqs)
+    codes = lambda: kmers.kmer_codes_numpy(data, offsets, K)[0]  # noqa: E731
+    got = compare(
+        benchmark,
+        f"k-mer codes: canonical k={K} (bionumpy: forward, it has no canonical), {name}",
+        {
+            "kmerx (1 thread)": with_threads(1, codes),
+            "kmerx (2 threads)": with_threads(2, codes),
+            "bionumpy": lambda: bnp.get_kmers(encoded, K).raw().ravel(),
+        },
+        rounds, data.size, "bp", keep=np.size,
+    )
+    assert set(got.values()) == {int(np.sum(np.diff(offsets) - K + 1))}
 
 
-THREADS = pytest.mark.parametrize("threads", [1, 2], ids=["1 thread", "2 threads"])
+def test_kmer_codes_chrx(benchmark, chrx_pieces, rounds):
+    bench(benchmark, chrx_pieces, rounds)
 
 
-@THREADS
-def test_kmerx_chrx(benchmark, chrx_pieces, rounds, threads):
-    bench_kmerx(benchmark, chrx_pieces, rounds, threads)
-
-
-@THREADS
-def test_kmerx_reads(benchmark, reads_pieces, rounds, threads):
-    bench_kmerx(benchmark, reads_pieces, rounds, threads)
-
-
-def test_bionumpy_chrx(benchmark, chrx_pieces, rounds):
-    bench_bionumpy(benchmark, chrx_pieces, rounds)
-
-
-def test_bionumpy_reads(benchmark, reads_pieces, rounds):
-    bench_bionumpy(benchmark, reads_pieces, rounds)
+def test_kmer_codes_reads(benchmark, reads_pieces, rounds):
+    bench(benchmark, reads_pieces, rounds)

@@ -4,9 +4,11 @@ Default (``--quick``) mode runs each benchmark once on tiny inputs as a smoke te
 README's test command); ``--full`` uses the real data in ../shared/data and times several rounds.
 ``python benchmarks/report.py`` runs the full set and rewrites BENCHMARKS.md.
 
-Conventions read by report.py: ``benchmark.group`` names the comparison; ``extra_info["impl"]`` is
-"kmerx" or the peer's name; ``extra_info["units"]`` and ``extra_info["unit"]`` give the work done
-(e.g. bases) so a throughput can be printed.
+One benchmark per comparison: :func:`compare` times kmerx and its peer on the same input with their
+rounds interleaved (kmerx, peer, kmerx, peer, ...), so a machine that slows down mid-run (this one
+does, by up to 2x) slows both sides alike. report.py reads ``benchmark.group`` (the comparison's
+title) and ``extra_info``: ``times`` (per implementation, seconds per round; names starting with
+"kmerx" are ours), ``units`` and ``unit`` (work per round, e.g. bases, for a throughput).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import gzip
 import os
 import pathlib
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -34,7 +38,7 @@ def full(request) -> bool:
 
 @pytest.fixture(scope="session")
 def rounds(full) -> int:
-    return 5 if full else 1
+    return 7 if full else 1
 
 
 def shared(name: str) -> pathlib.Path:
@@ -59,6 +63,38 @@ def tiny_fastq(tmp_path_factory, n: int = 2000, length: int = 150, compressed: b
     return path
 
 
-def run(benchmark, fn, rounds: int, impl: str, units: int, unit: str):
-    benchmark.extra_info.update(impl=impl, units=int(units), unit=unit)
-    return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1 if rounds > 1 else 0)
+def compare(benchmark, group: str, impls: dict[str, Callable[[], object]], rounds: int, units: int, unit: str,
+            keep: Callable[[object], object] = lambda v: v) -> dict:
+    """Time every implementation once per round, interleaved; returns ``keep`` of each one's last result
+    (pass e.g. ``len`` for large outputs, so one side's output does not stay alive while the other runs,
+    as it would not in a pipeline)."""
+    benchmark.group = group
+    times: dict[str, list[float]] = {name: [] for name in impls}
+    results: dict[str, object] = {}
+
+    def one_round() -> None:
+        for name, fn in impls.items():
+            t = time.perf_counter()
+            out = fn()
+            times[name].append(time.perf_counter() - t)
+            results[name] = keep(out)
+            del out
+
+    warmup = 1 if rounds > 1 else 0
+    benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=warmup)
+    benchmark.extra_info.update(times={name: t[warmup:] for name, t in times.items()}, units=int(units), unit=unit)
+    return results
+
+
+def with_threads(n: int, fn: Callable[[], object]) -> Callable[[], object]:
+    """fn run with n native threads (the default restored after)."""
+    import kmerx
+
+    def call():
+        kmerx.set_num_threads(n)
+        try:
+            return fn()
+        finally:
+            kmerx.set_num_threads(0)
+
+    return call

@@ -13,6 +13,7 @@ import os
 import pathlib
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,23 +64,18 @@ def fmt_rate(units: int, unit: str, s: float) -> str:
     return f"{rate:.1f} {unit}/s"
 
 
-def section(group: str, rows: list[dict]) -> str:
-    """One table: every implementation's median and throughput, and for each kmerx row its speed-up
-    over the peer (peer median / kmerx median)."""
-    peers = [r for r in rows if r["extra_info"].get("impl") != "kmerx"]
-    ours = [r for r in rows if r["extra_info"].get("impl") == "kmerx"]
-    peer = min(peers, key=lambda r: r["stats"]["median"]) if peers else None
-    peer_name = peer["extra_info"].get("impl", "peer") if peer else None
-    head = f"kmerx speed-up vs {peer_name}" if peer else "kmerx speed-up"
+def section(group: str, bench: dict) -> str:
+    """One table: each implementation's median and throughput, and each kmerx row's speed-up over
+    the peer (peer median / kmerx median; the rounds were interleaved)."""
+    info = bench["extra_info"]
+    medians = {name: statistics.median(t) for name, t in info["times"].items()}
+    peers = {n: m for n, m in medians.items() if not n.startswith("kmerx")}
+    peer = min(peers, key=peers.get) if peers else None
+    head = f"kmerx speed-up vs {peer}" if peer else "kmerx speed-up"
     lines = [f"### {group}", "", f"| implementation | median | throughput | {head} |", "|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: r["stats"]["median"]):
-        info, med = r["extra_info"], r["stats"]["median"]
-        name = info.get("impl", r["name"])
-        # A variant (e.g. the thread count) is named only where kmerx has several rows.
-        variant = r.get("param") if name == "kmerx" and len(ours) > 1 else None
-        label = f"{name} ({variant})" if variant else name
-        ratio = f"**{peer['stats']['median'] / med:.2f}x**" if peer and name == "kmerx" else "—"
-        lines.append(f"| {label} | {fmt_time(med)} | {fmt_rate(info.get('units', 0), info.get('unit', 'items'), med)} | {ratio} |")
+    for name, med in sorted(medians.items(), key=lambda kv: kv[1]):
+        ratio = f"**{peers[peer] / med:.2f}x**" if peer and name.startswith("kmerx") else "—"
+        lines.append(f"| {name} | {fmt_time(med)} | {fmt_rate(info['units'], info['unit'], med)} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 
@@ -97,18 +93,17 @@ def main() -> int:
         if not js.exists():
             return rc or 1
         data = json.loads(js.read_text())
-    groups: dict[str, list[dict]] = {}
-    for b in data["benchmarks"]:
-        groups.setdefault(b["group"] or b["name"], []).append(b)
+    groups = {b["group"] or b["name"]: b for b in data["benchmarks"]}
     old = OUT.read_text() if OUT.exists() else ""
     kept = {m.group(1): m.group(0) for m in re.finditer(r"(?ms)^### (.+?)\n.*?(?=^### |^## |\Z)", old)}
-    for g, rows in groups.items():
-        kept[g] = section(g, rows) + "\n"
+    for g, bench in groups.items():
+        kept[g] = section(g, bench) + "\n"
     today = dt.date.today().isoformat()
     head = (
         "# kmerx benchmarks\n\n"
-        "Each table times kmerx and a named peer on the same input in the same run; the figure is the median "
-        "of 5 rounds after a warm-up round. Speed-up = peer median / kmerx median.\n\n"
+        "Each table times kmerx and a named peer on the same input in the same run, their rounds interleaved "
+        "(kmerx, peer, kmerx, peer, ...) so that a change in the machine's speed hits both; the figure is the "
+        "median of 7 rounds after a warm-up round. Speed-up = peer median / kmerx median.\n\n"
         f"- Machine: {machine()}\n- Date: {today}\n"
         "- Reproduce: `pip install '.[test,bench]' && python benchmarks/report.py` (inputs from ../shared/data)\n\n"
         "## Results\n\n"

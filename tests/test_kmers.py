@@ -99,6 +99,20 @@ def test_long_runs_match_reference(simd, k, strand):
     check_against_ref(seqs, k, strand, 1)
 
 
+def assert_simd_paths_agree(data, offsets, k, **kw):
+    """Every SIMD path this CPU can run gives the scalar path's codes, offsets and positions."""
+    out = {}
+    try:
+        for level in SIMD:
+            kmerx.set_simd(level)
+            out[level] = kmers.kmer_codes_numpy(data, offsets, k, **kw)
+    finally:
+        kmerx.set_simd("auto")
+    for level in SIMD:
+        for a, b in zip(out["scalar"], out[level]):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("first", [0, 31, 32, 33, 34])
 def test_simd_streaming_path_identical(first):
     # One run long enough for non-temporal stores, after a read of 0..3 k-mers that shifts its alignment.
@@ -106,14 +120,7 @@ def test_simd_streaming_path_identical(first):
     data = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, 200_000)]
     offsets = np.array([0, first, data.size], np.int64)
     for k, strand in ((31, "canonical"), (32, "canonical"), (7, "forward"), (20, "reverse")):
-        out = {}
-        for level in SIMD:
-            kmerx.set_simd(level)
-            out[level] = kmers.kmer_codes_numpy(data, offsets, k, strand=strand, positions=True)
-        kmerx.set_simd("auto")
-        for level in SIMD:
-            for a, b in zip(out["scalar"], out[level]):
-                np.testing.assert_array_equal(a, b)
+        assert_simd_paths_agree(data, offsets, k, strand=strand, positions=True)
 
 
 def test_simd_paths_identical():
@@ -121,14 +128,7 @@ def test_simd_paths_identical():
     data = np.frombuffer(b"ACGTN", np.uint8)[rng.choice(5, 200_000, p=[0.24, 0.24, 0.24, 0.24, 0.04])]
     offsets = np.unique(np.concatenate([[0, data.size], rng.integers(0, data.size, 300)])).astype(np.int64)
     for k in (4, 15, 31, 32, 40):
-        out = {}
-        for level in SIMD:
-            kmerx.set_simd(level)
-            out[level] = kmers.kmer_codes_numpy(data, offsets, k, positions=True)
-        kmerx.set_simd("auto")
-        for level in SIMD:
-            for a, b in zip(out["scalar"], out[level]):
-                np.testing.assert_array_equal(a, b)
+        assert_simd_paths_agree(data, offsets, k, positions=True)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -146,14 +146,7 @@ def test_simd_mixed_short_and_long_reads(threads):
     kmerx.set_num_threads(threads)
     try:
         for k, strand in ((4, "canonical"), (21, "forward"), (31, "canonical"), (32, "reverse")):
-            out = {}
-            for level in SIMD:
-                kmerx.set_simd(level)
-                out[level] = kmers.kmer_codes_numpy(data, offsets, k, strand=strand, positions=True)
-            kmerx.set_simd("auto")
-            for level in SIMD:
-                for a, b in zip(out["scalar"], out[level]):
-                    np.testing.assert_array_equal(a, b)
+            assert_simd_paths_agree(data, offsets, k, strand=strand, positions=True)
     finally:
         kmerx.set_num_threads(0)
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -47,6 +48,21 @@ inline Seqs as_seqs(const carray<uint8_t>& data, const carray<int64_t>& offsets,
         throw std::invalid_argument(std::string(name) + ": offsets end at " + std::to_string(o[m - 1]) +
                                     " beyond the data length " + std::to_string(len));
     return Seqs{data.data(), o, m - 1};
+}
+
+// An optional column that goes with `seqs` (qualities, names): both buffers or neither, and then one
+// item per read. Absent: data and offsets are null.
+inline Seqs optional_seqs(const std::optional<carray<uint8_t>>& data, const std::optional<carray<int64_t>>& offsets,
+                          const char* name, const Seqs& seqs) {
+    if (data.has_value() != offsets.has_value())
+        throw std::invalid_argument(std::string(name) + "_data and " + name +
+                                    "_offsets must both be given or both be None");
+    if (!data) return Seqs{nullptr, nullptr, 0};
+    const Seqs col = as_seqs(*data, *offsets, name);
+    if (col.n != seqs.n)
+        throw std::invalid_argument(std::string(name) + " holds " + std::to_string(col.n) + " reads, seq holds " +
+                                    std::to_string(seqs.n));
+    return col;
 }
 
 inline void check_range(const char* name, int64_t value, int64_t lo, int64_t hi) {

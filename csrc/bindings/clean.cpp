@@ -25,31 +25,17 @@ py::tuple clean_reads(const carray<uint8_t>& seq_data, const carray<int64_t>& se
                       bool drop_empty, int rc, uint64_t seed) {
     const Seqs seqs = as_seqs(seq_data, seq_offsets, "seq");
     clean::Input in{seqs.data, seqs.offsets, nullptr, nullptr, nullptr, nullptr, nullptr, seqs.n};
-    if (qual_data.has_value() != qual_offsets.has_value())
-        throw std::invalid_argument("qual_data and qual_offsets must both be given or both be None");
-    if (qual_data) {
-        const Seqs q = as_seqs(*qual_data, *qual_offsets, "qual");
-        if (q.n != seqs.n)
-            throw std::invalid_argument("qual holds " + std::to_string(q.n) + " reads, seq holds " +
-                                        std::to_string(seqs.n));
-        in.qual = q.data;
-        in.qual_offsets = q.offsets;
-    }
+    const Seqs qual_col = optional_seqs(qual_data, qual_offsets, "qual", seqs);
+    const Seqs name_col = optional_seqs(name_data, name_offsets, "name", seqs);
+    in.qual = qual_col.data;
+    in.qual_offsets = qual_col.offsets;
+    in.name = name_col.data;
+    in.name_offsets = name_col.offsets;
     if (read_index) {
         if (read_index->ndim() != 1 || static_cast<std::size_t>(read_index->size()) != seqs.n)
             throw std::invalid_argument("read_index must be 1-D with one entry per read (" +
                                         std::to_string(seqs.n) + "), got " + std::to_string(read_index->size()));
         in.read_index = read_index->data();
-    }
-    if (name_data.has_value() != name_offsets.has_value())
-        throw std::invalid_argument("name_data and name_offsets must both be given or both be None");
-    if (name_data) {
-        const Seqs nm = as_seqs(*name_data, *name_offsets, "name");
-        if (nm.n != seqs.n)
-            throw std::invalid_argument("name holds " + std::to_string(nm.n) + " reads, seq holds " +
-                                        std::to_string(seqs.n));
-        in.name = nm.data;
-        in.name_offsets = nm.offsets;
     }
     check_range("invalid", invalid, 0, 2);
     check_range("n_runs", n_runs, 0, 2);

@@ -17,22 +17,11 @@ py::dict seq_counts(const carray<uint8_t>& seq_data, const carray<int64_t>& seq_
                     const std::optional<carray<uint8_t>>& qual_data,
                     const std::optional<carray<int64_t>>& qual_offsets) {
     const Seqs s = as_seqs(seq_data, seq_offsets, "seq");
-    if (qual_data.has_value() != qual_offsets.has_value())
-        throw std::invalid_argument("qual_data and qual_offsets must both be given or both be None");
-    const uint8_t* q = nullptr;
-    const int64_t* qo = nullptr;
-    if (qual_data) {
-        const Seqs qs = as_seqs(*qual_data, *qual_offsets, "qual");
-        if (qs.n != s.n)
-            throw std::invalid_argument("qual holds " + std::to_string(qs.n) + " reads, seq holds " +
-                                        std::to_string(s.n));
-        q = qs.data;
-        qo = qs.offsets;
-    }
+    const Seqs q = optional_seqs(qual_data, qual_offsets, "qual", s);
     stats::Counts c;
     {
         py::gil_scoped_release release;
-        c = stats::count(s.data, s.offsets, s.n, q, qo);
+        c = stats::count(s.data, s.offsets, s.n, q.data, q.offsets);
     }
     py::array_t<int64_t> hist(256);
     std::copy(c.qual_hist.begin(), c.qual_hist.end(), hist.mutable_data());

@@ -1,4 +1,4 @@
-"""2-bit encoding and k-mer codes.
+"""2-bit encoding and k-mer codes (re-exported by :mod:`kmerx.kmers`).
 
 Bases A C G T (any case) are 0 1 2 3; a k-mer's code is ``sum(base_i * 4**(k-1-i))`` (first base most
 significant). k <= 32 codes are ``uint64``; 33 <= k <= 64 codes are pairs ``[hi, lo]`` of the 128-bit

@@ -53,10 +53,12 @@ def _lazy(name: str):
 
 def __getattr__(name: str):
     # Submodules and their main entry points load on first use, so `import kmerx` stays fast.
-    if name in ("io", "clean", "kmers", "stats", "cli"):
+    if name in ("io", "clean", "kmers", "stats", "cli", "vocab"):
         return _lazy(name)
     if name in ("read", "read_pairs", "ReadConfig", "READ_SCHEMA"):
         return getattr(_lazy("io"), name)
     if name == "CleanConfig":
         return _lazy("clean").CleanConfig
+    if name == "Vocab":
+        return _lazy("vocab").Vocab
     raise AttributeError(f"module 'kmerx' has no attribute {name!r}")

@@ -18,9 +18,20 @@ from kmerx.kmers.codes import (
     seq_arrays,
     unpack_2bit,
 )
+from kmerx.kmers.sketch import (
+    FracMinHash,
+    MinHash,
+    Sketch,
+    load_signatures,
+    max_hash_for_scaled,
+    save_signatures,
+)
 
 __all__ = [
     "DEVICES",
+    "FracMinHash",
+    "MinHash",
+    "Sketch",
     "STRANDS",
     "KmerCounter",
     "canonical",
@@ -30,8 +41,11 @@ __all__ = [
     "encode_kmers",
     "kmer_codes",
     "kmer_codes_numpy",
+    "load_signatures",
+    "max_hash_for_scaled",
     "pack_2bit",
     "reverse_complement",
+    "save_signatures",
     "seq_arrays",
     "unpack_2bit",
 ]

@@ -108,6 +108,8 @@ struct Collector {
     uint64_t threshold;
     std::size_t num;
     std::vector<uint64_t> buf;
+    std::vector<uint64_t> lows, hashes;  // scratch blocks for the scans, kept across reads
+    std::size_t pending = 0;             // codes waiting in lows (AVX2 path)
 
     Collector(uint64_t max_hash, std::size_t n) : threshold(max_hash), num(n) {}
 
@@ -125,12 +127,69 @@ struct Collector {
     }
 };
 
+// Canonical k-mers are gathered as `lows` (see the top of this file), then hashed in blocks by the
+// scalar or the AVX2 hasher and filtered.
+constexpr std::size_t kBlock = 512;
+
 template <int K>
-void scan_small(const uint8_t* s, int64_t len, uint64_t seed, Collector& out) {
+void hash_lows_scalar(const uint64_t* lows, std::size_t n, uint64_t seed, uint64_t* out) {
+    constexpr int nwords = (K + 7) / 8;
+    for (std::size_t i = 0; i < n; ++i) {
+        uint64_t w[nwords];
+        for (int j = 0; j < nwords; ++j) w[j] = ascii_word(lows[i], j, K);
+        out[i] = murmur_words(w, K, seed);
+    }
+}
+
+template <int K>
+void flush(const uint64_t* lows, std::size_t n, uint64_t seed, Collector& out) {
+    uint64_t* h = out.hashes.data();
+    hash_lows_scalar<K>(lows, n, seed, h);
+    for (std::size_t i = 0; i < n; ++i)
+        if (h[i] <= out.threshold) out.push(h[i]);
+}
+
+// AVX2: canonical codes from the k-mer code kernel (encode.hpp) gather in out.lows across runs and
+// reads (short reads would leave most 4-lane blocks part empty) and are hashed kBlock at a time.
+void flush_codes(int k, uint64_t seed, Collector& out) {
+    uint64_t* h = out.hashes.data();
+    detail::sketch_hash_codes_avx2(out.lows.data(), out.pending, k, seed, h);
+    for (std::size_t j = 0; j < out.pending; ++j)
+        if (h[j] <= out.threshold) out.push(h[j]);
+    out.pending = 0;
+}
+
+template <int K>
+void scan_avx2(const uint8_t* s, int64_t len, uint64_t seed, Collector& out) {
+    int64_t i = 0;
+    while (i < len) {
+        while (i < len && kBaseCode.v[s[i]] == kInvalidBase) ++i;
+        if (i >= len) break;
+        const int64_t b = detail::valid_run_end_avx2(s, i, len);
+        for (int64_t st = i; st + K <= b;) {
+            const int64_t room = int64_t(kBlock - out.pending);
+            const int64_t end = std::min(st + room + K - 1, b);
+            out.pending += detail::kmer_run_avx2(s, st, end, K, Strand::Canonical, out.lows.data() + out.pending,
+                                                 nullptr);
+            if (out.pending == kBlock) flush_codes(K, seed, out);
+            st = end - K + 1;
+        }
+        i = b;
+    }
+}
+
+template <int K>
+void scan_small(const uint8_t* s, int64_t len, uint64_t seed, bool avx2, Collector& out) {
     static_assert(K >= 1 && K <= 32, "one-word codes");
+    out.lows.resize(kBlock);
+    out.hashes.resize(kBlock);
+    if constexpr (K >= 4) {  // the code kernel's AVX2 path needs k >= 4
+        if (avx2) return scan_avx2<K>(s, len, seed, out);
+    }
     constexpr uint64_t mask = K == 32 ? ~uint64_t(0) : (uint64_t(1) << (2 * K)) - 1;
     constexpr int shift = 2 * (K - 1);
-    constexpr int nwords = (K + 7) / 8;
+    uint64_t* lows = out.lows.data();
+    std::size_t n = 0;
     uint64_t f = 0, r = 0;
     int valid = 0;
     for (int64_t i = 0; i < len; ++i) {
@@ -142,12 +201,13 @@ void scan_small(const uint8_t* s, int64_t len, uint64_t seed, Collector& out) {
         f = ((f << 2) | c) & mask;
         r = (r >> 2) | ((3 - c) << shift);
         if (++valid < K) continue;
-        const uint64_t low = std::max(f, r) ^ mask;
-        uint64_t w[nwords];
-        for (int j = 0; j < nwords; ++j) w[j] = ascii_word(low, j, K);
-        const uint64_t h = murmur_words(w, K, seed);
-        if (h <= out.threshold) out.push(h);
+        lows[n++] = std::max(f, r) ^ mask;
+        if (n == kBlock) {
+            flush<K>(lows, n, seed, out);
+            n = 0;
+        }
     }
+    flush<K>(lows, n, seed, out);
 }
 
 // 33 <= k <= 64: the same scheme on 128-bit codes, with a run-time length.
@@ -175,7 +235,7 @@ void scan_large(const uint8_t* s, int64_t len, int k, uint64_t seed, Collector& 
     }
 }
 
-using ScanFn = void (*)(const uint8_t*, int64_t, uint64_t, Collector&);
+using ScanFn = void (*)(const uint8_t*, int64_t, uint64_t, bool, Collector&);
 
 template <int... Ks>
 constexpr ScanFn pick_small(int k, std::integer_sequence<int, Ks...>) {
@@ -209,6 +269,7 @@ std::vector<uint64_t> sketch_hashes(const uint8_t* data, const int64_t* offsets,
         }
     }
     const std::size_t nseg = starts.size();
+    const bool avx2 = simd_level() >= Simd::AVX2;
     const ScanFn small = k <= 32 ? pick_small(k, std::make_integer_sequence<int, 32>{}) : nullptr;
 
     std::vector<std::vector<uint64_t>> parts;
@@ -218,10 +279,11 @@ std::vector<uint64_t> sketch_hashes(const uint8_t* data, const int64_t* offsets,
         for (std::size_t i = lo; i < hi; ++i) {
             const int64_t len = cum[i + 1] - cum[i];
             if (small)
-                small(data + starts[i], len, seed, c);
+                small(data + starts[i], len, seed, avx2, c);
             else
                 scan_large(data + starts[i], len, k, seed, c);
         }
+        if (c.pending) flush_codes(k, seed, c);
         c.compact();
         std::lock_guard<std::mutex> g(lock);
         parts.push_back(std::move(c.buf));

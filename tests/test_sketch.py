@@ -20,6 +20,27 @@ from kmerx.kmers.sketch import FracMinHash, MinHash, Sketch, load_signatures, sa
 sourmash = pytest.importorskip("sourmash")
 
 M64 = 2**64 - 1
+SIMD = ["scalar"] + (["avx2"] if _core.simd_detected() in ("avx2", "avx512") else [])
+
+
+@pytest.fixture(params=SIMD)
+def simd(request):
+    kmerx.set_simd(request.param)
+    yield request.param
+    kmerx.set_simd("auto")
+
+
+def assert_simd_paths_agree(seqs, k, **kw):
+    """Every SIMD path this CPU can run gives the scalar path's hashes."""
+    out = {}
+    try:
+        for level in SIMD:
+            kmerx.set_simd(level)
+            out[level] = Sketch(k, **kw).add(seqs).hashes.tolist()
+    finally:
+        kmerx.set_simd("auto")
+    assert all(v == out["scalar"] for v in out.values())
+    return out["scalar"]
 
 
 # ---- a slow reference ------------------------------------------------------------------------
@@ -101,7 +122,7 @@ def test_murmur_matches_reference(data, seed):
 
 # ---- exactness vs sourmash --------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["MT-human", "lambda_virus"])
-def test_oracle_signatures(name):
+def test_oracle_signatures(simd, name):
     seqs = [s for _, s, _ in parse_fasta(shared(f"unit/{name}.fa"))]
     oracle = load_signatures(shared(f"oracle/sourmash/{name}.sig"))
     params = [(s.k, s.scaled, s.num) for s in oracle]
@@ -130,7 +151,7 @@ SEQ = st.text(alphabet="ACGTNacgtnRY", max_size=300)
 @example(["GATTACA" * 20], 64)
 def test_scaled1_matches_sourmash_and_reference(seqs, k):
     raw = [s.encode() for s in seqs]
-    got = FracMinHash(k, 1).add(raw).hashes.tolist()
+    got = assert_simd_paths_agree(raw, k, scaled=1)
     assert got == sm_hashes(raw, k, scaled=1)
     assert got == sorted(ref_hashes(raw, k))
 
@@ -139,8 +160,8 @@ def test_scaled1_matches_sourmash_and_reference(seqs, k):
 @given(st.lists(SEQ, max_size=4), st.integers(1, 40), st.sampled_from([2, 3, 10, 1000]), st.integers(1, 60))
 def test_scaled_and_num_match_sourmash(seqs, k, scaled, num):
     raw = [s.encode() for s in seqs]
-    assert FracMinHash(k, scaled).add(raw).hashes.tolist() == sm_hashes(raw, k, scaled=scaled)
-    assert MinHash(k, num).add(raw).hashes.tolist() == sm_hashes(raw, k, num=num)
+    assert assert_simd_paths_agree(raw, k, scaled=scaled) == sm_hashes(raw, k, scaled=scaled)
+    assert assert_simd_paths_agree(raw, k, num=num) == sm_hashes(raw, k, num=num)
     assert MinHash(k, num, seed=7).add(raw).hashes.tolist() == sm_hashes(raw, k, num=num, seed=7)
 
 
@@ -149,7 +170,7 @@ def test_max_hash_rule(scaled):
     assert sketch.max_hash_for_scaled(scaled) == sourmash.MinHash(0, 21, scaled=scaled)._max_hash
 
 
-def test_long_sequences_split_across_threads():
+def test_long_sequences_split_across_threads(simd):
     # Reads longer than the native segment (2^20 bases) are cut with k-1 bases of overlap.
     rng = np.random.default_rng(3)
     seq = bytes(np.frombuffer(b"ACGTN", np.uint8)[rng.choice(5, 2_500_000, p=[0.2495] * 4 + [0.002])])
@@ -165,6 +186,15 @@ def test_long_sequences_split_across_threads():
     assert one == two
     assert one.hashes.tolist() == sm_hashes([seq], 31, scaled=50)
     assert two_num.hashes.tolist() == sm_hashes([seq], 21, num=300)
+
+
+def test_many_short_reads_share_hash_blocks(simd):
+    # The AVX2 path gathers codes across reads into 512-code blocks; a block boundary falls mid-read.
+    rng = np.random.default_rng(8)
+    reads = [bytes(np.frombuffer(b"ACGTN", np.uint8)[rng.choice(5, int(n), p=[0.24] * 4 + [0.04])])
+             for n in rng.integers(0, 200, 3000)]
+    for k in (4, 17, 31, 32):
+        assert Sketch(k, scaled=1).add(reads).hashes.tolist() == sm_hashes(reads, k, scaled=1)
 
 
 def test_input_forms_and_incremental_add():

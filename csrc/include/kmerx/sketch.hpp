@@ -21,4 +21,10 @@ uint64_t murmur3_x64_128_low(const uint8_t* bytes, std::size_t n, uint64_t seed)
 std::vector<uint64_t> sketch_hashes(const uint8_t* data, const int64_t* offsets, std::size_t n, int k,
                                     uint64_t seed, uint64_t max_hash, std::size_t num);
 
+namespace detail {
+// out[i] = the sourmash hash of the k-mer (1 <= k <= 32) whose canonical 2-bit code (kmerx/encode.hpp
+// layout) is codes[i]. AVX2 twin of the scalar hashing in sketch.cpp (bit-identical).
+void sketch_hash_codes_avx2(const uint64_t* codes, std::size_t n, int k, uint64_t seed, uint64_t* out);
+}  // namespace detail
+
 }  // namespace kmerx

@@ -25,6 +25,7 @@ public:
 private:
     std::size_t slot(const uint64_t* key) const;
     uint32_t find(const uint64_t* key) const;  // kEmpty when absent
+    void prefetch(const uint64_t* key) const;
 
     static constexpr uint32_t kEmpty = UINT32_MAX;
     int words_;

@@ -327,3 +327,10 @@ def test_load_rejects_bad_files(tmp_path):
 def test_argument_errors(make, exc, msg):
     with pytest.raises(exc, match=msg):
         make()
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**33 + 5, 2**64 - 1])
+def test_seeds_match_sourmash(simd, seed):
+    seq = b"ACGTTGCATGCATGCCCGATAGCTAGCTAGGGATtttacgNNacgtagctagctgatcga"
+    for k in (3, 21, 31, 40):
+        assert FracMinHash(k, 1, seed=seed).add(seq).hashes.tolist() == sm_hashes([seq], k, scaled=1, seed=seed)

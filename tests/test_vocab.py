@@ -15,7 +15,7 @@ from kmerx import kmers
 from kmerx.vocab import DEFAULT_SPECIALS, Vocab
 
 
-def ref_vocab(codes, counts, min_count=1, max_size=None, nspecial=len(DEFAULT_SPECIALS)):
+def ref_vocab(codes, counts, min_count=1, max_size=None, nspecial=5):
     """{code (int or (hi, lo)): id} by summed count descending, ties by code ascending."""
     total: dict = {}
     for c, n in zip(codes, counts):

@@ -131,6 +131,16 @@ struct Collector {
 // scalar or the AVX2 hasher and filtered.
 constexpr std::size_t kBlock = 512;
 
+// Pushes the hashes under the threshold; locals keep the loop free of reloads (push may lower it).
+inline void keep(const uint64_t* h, std::size_t n, Collector& out) {
+    uint64_t threshold = out.threshold;
+    for (std::size_t i = 0; i < n; ++i)
+        if (h[i] <= threshold) {
+            out.push(h[i]);
+            threshold = out.threshold;
+        }
+}
+
 template <int K>
 void hash_lows_scalar(const uint64_t* lows, std::size_t n, uint64_t seed, uint64_t* out) {
     constexpr int nwords = (K + 7) / 8;
@@ -143,19 +153,17 @@ void hash_lows_scalar(const uint64_t* lows, std::size_t n, uint64_t seed, uint64
 
 template <int K>
 void flush(const uint64_t* lows, std::size_t n, uint64_t seed, Collector& out) {
-    uint64_t* h = out.hashes.data();
-    hash_lows_scalar<K>(lows, n, seed, h);
-    for (std::size_t i = 0; i < n; ++i)
-        if (h[i] <= out.threshold) out.push(h[i]);
+    hash_lows_scalar<K>(lows, n, seed, out.hashes.data());
+    keep(out.hashes.data(), n, out);
 }
 
 // AVX2: canonical codes from the k-mer code kernel (encode.hpp) gather in out.lows across runs and
 // reads (short reads would leave most 4-lane blocks part empty) and are hashed kBlock at a time.
 void flush_codes(int k, uint64_t seed, Collector& out) {
-    uint64_t* h = out.hashes.data();
-    detail::sketch_hash_codes_avx2(out.lows.data(), out.pending, k, seed, h);
-    for (std::size_t j = 0; j < out.pending; ++j)
-        if (h[j] <= out.threshold) out.push(h[j]);
+    const uint64_t* h = out.hashes.data();
+    const std::size_t n = out.pending;
+    detail::sketch_hash_codes_avx2(out.lows.data(), n, k, seed, out.hashes.data());
+    keep(h, n, out);
     out.pending = 0;
 }
 

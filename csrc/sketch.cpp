@@ -1,10 +1,12 @@
 // sourmash-compatible MinHash hashing (kmerx/sketch.hpp).
 //
-// Fast path: no ASCII k-mer is ever read back from the sequence. With F the forward 2-bit code (first
-// base most significant) and R the reverse-complement code, the canonical string's bases, first base
-// in the lowest bits, are exactly max(F, R) ^ mask (complementing a base is x ^ 3, and the two strands'
-// orders are mirror images). A 256-entry table turns each byte of that (4 bases) into 4 ASCII bytes,
-// giving the little-endian words murmur reads; murmur is specialised for the length at compile time.
+// No ASCII k-mer is ever read back from the sequence; the canonical string's bytes are rebuilt from
+// 2-bit codes in registers and murmur is specialised for the length at compile time.
+// AVX2 (4 <= k <= 32): canonical codes from the k-mer code kernel, hashed four per vector
+// (sketch_avx2.cpp). Scalar: with F the forward code (first base most significant) and R the
+// reverse-complement code, the canonical string's bases, first base in the lowest bits, are exactly
+// max(F, R) ^ mask (complementing a base is x ^ 3, and the two strands' orders are mirror images); a
+// 256-entry table turns each byte of that (4 bases) into the 4 ASCII bytes murmur reads.
 #include "kmerx/sketch.hpp"
 
 #include <algorithm>

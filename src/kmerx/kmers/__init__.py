@@ -18,10 +18,12 @@ from kmerx.kmers.codes import (
     seq_arrays,
     unpack_2bit,
 )
+from kmerx.kmers.hashing import MAX_NUM_HASHES, nthash, nthash_minimizers, nthash_numpy
 
 __all__ = [
     "DEVICES",
     "STRANDS",
+    "MAX_NUM_HASHES",
     "KmerCounter",
     "canonical",
     "count_kmers",
@@ -30,6 +32,9 @@ __all__ = [
     "encode_kmers",
     "kmer_codes",
     "kmer_codes_numpy",
+    "nthash",
+    "nthash_minimizers",
+    "nthash_numpy",
     "pack_2bit",
     "reverse_complement",
     "seq_arrays",

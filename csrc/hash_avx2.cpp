@@ -1,0 +1,173 @@
+// AVX2 ntHash kernels (compiled with -mavx2; chosen at run time by simd_level()). Bit-identical to
+// run_scalar / next_invalid_scalar in hash.cpp.
+//
+// A run of m k-mers is cut into 4 contiguous quarters rolled side by side, one per 64-bit lane, so the
+// serial srol/sror dependency chain of ntHash is spread over 4 independent chains. Bases come in 8 at
+// a time per lane (one 64-bit load); their index into the 4-entry seed tables is (byte & 6) / 2
+// (A0 C1 T2 G3 for ASCII, either case), looked up with vpermd. Outputs are transposed 4x4 so every
+// lane stores 4 consecutive hashes with one 256-bit store.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kmerx/hash.hpp"
+
+namespace kmerx::nthash_detail {
+namespace {
+
+inline uint64_t load64(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+// Tables by vector index A0 C1 T2 G3 (from the scalar code order A0 C1 G2 T3).
+inline __m256i vtable(const uint64_t* t) {
+    return _mm256_setr_epi64x(static_cast<long long>(t[0]), static_cast<long long>(t[1]),
+                              static_cast<long long>(t[3]), static_cast<long long>(t[2]));
+}
+
+inline __m256i vsrol(__m256i x) {
+    const __m256i m = _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFDFFFFFFFFULL));
+    const __m256i b33 = _mm256_set1_epi64x(0x200000000LL), one = _mm256_set1_epi64x(1);
+    return _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi64(x, 1), m),
+                           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi64(x, 30), b33),
+                                           _mm256_and_si256(_mm256_srli_epi64(x, 32), one)));
+}
+
+inline __m256i vsror(__m256i x) {
+    const __m256i m = _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFEFFFFFFFFULL));
+    const __m256i b63 = _mm256_set1_epi64x(static_cast<long long>(0x8000000000000000ULL));
+    const __m256i one = _mm256_set1_epi64x(1);
+    return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi64(x, 1), m),
+                           _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi64(x, 30), b63),
+                                           _mm256_slli_epi64(_mm256_and_si256(x, one), 32)));
+}
+
+template <Strand S>
+inline __m256i vpick(__m256i f, __m256i r) {
+    if constexpr (S == Strand::Forward) return f;
+    else if constexpr (S == Strand::Reverse) return r;
+    else return _mm256_add_epi64(f, r);
+}
+
+template <Strand S>
+inline uint64_t pick(uint64_t f, uint64_t r) {
+    if constexpr (S == Strand::Forward) return f;
+    else if constexpr (S == Strand::Reverse) return r;
+    else return f + r;
+}
+
+// Rolls from the k-mer at p (state f, r) to the k-mers p+1 .. last, writing out[p+1 .. last].
+template <Strand S>
+void roll_scalar(const uint8_t* seq, int64_t k, const Tables& t, int64_t p, int64_t last, uint64_t f,
+                 uint64_t r, uint64_t* out) {
+    for (++p; p <= last; ++p) {
+        const uint8_t c = kBaseCode.v[seq[p + k - 1]], o = kBaseCode.v[seq[p - 1]];
+        f = srol(f) ^ t.f_in[c] ^ t.f_out[o];
+        r = sror(r ^ t.r_in[c] ^ t.r_out[o]);
+        out[p] = pick<S>(f, r);
+    }
+}
+
+inline void first_kmer(const uint8_t* s, int64_t k, const Tables& t, uint64_t& f, uint64_t& r) {
+    f = r = 0;
+    for (int64_t i = 0; i < k; ++i) {
+        const uint8_t c = kBaseCode.v[s[i]];
+        f = srol(f) ^ t.f_in[c];
+        r = sror(r ^ t.r_in[c]);
+    }
+}
+
+inline void store_transposed(uint64_t* out, int64_t q, int64_t s, __m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i t0 = _mm256_unpacklo_epi64(a, b), t1 = _mm256_unpackhi_epi64(a, b);
+    const __m256i t2 = _mm256_unpacklo_epi64(c, d), t3 = _mm256_unpackhi_epi64(c, d);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + s), _mm256_permute2x128_si256(t0, t2, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + q + s), _mm256_permute2x128_si256(t1, t3, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * q + s), _mm256_permute2x128_si256(t0, t2, 0x31));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 3 * q + s), _mm256_permute2x128_si256(t1, t3, 0x31));
+}
+
+template <Strand S>
+void run_lanes(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, uint64_t* out) {
+    const int64_t m = len - k + 1;
+    const int64_t q = m / 4;
+    uint64_t f0[4], r0[4];
+    for (int j = 0; j < 4; ++j) {
+        first_kmer(seq + j * q, k, t, f0[j], r0[j]);
+        out[j * q] = pick<S>(f0[j], r0[j]);
+    }
+    const __m256i tfi = vtable(t.f_in), tfo = vtable(t.f_out), tri = vtable(t.r_in), tro = vtable(t.r_out);
+    const __m256i six = _mm256_set1_epi8(6), hi1 = _mm256_set1_epi64x(1LL << 32);
+    __m256i ctrl[8];
+    for (int j = 0; j < 8; ++j) {
+        alignas(32) int8_t c[32];
+        std::memset(c, -128, sizeof c);
+        for (int h = 0; h < 2; ++h)
+            for (int qw = 0; qw < 2; ++qw) c[16 * h + 8 * qw] = c[16 * h + 8 * qw + 4] = static_cast<int8_t>(8 * qw + j);
+        ctrl[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
+    }
+    __m256i f = _mm256_setr_epi64x(static_cast<long long>(f0[0]), static_cast<long long>(f0[1]),
+                                   static_cast<long long>(f0[2]), static_cast<long long>(f0[3]));
+    __m256i r = _mm256_setr_epi64x(static_cast<long long>(r0[0]), static_cast<long long>(r0[1]),
+                                   static_cast<long long>(r0[2]), static_cast<long long>(r0[3]));
+    int64_t s = 1;  // step s computes the k-mer j*q + s of every lane j
+    for (; s + 8 <= q; s += 8) {
+        const uint8_t* in = seq + s + k - 1;
+        const uint8_t* ot = seq + s - 1;
+        const __m256i vin = _mm256_and_si256(
+            _mm256_setr_epi64x(static_cast<long long>(load64(in)), static_cast<long long>(load64(in + q)),
+                               static_cast<long long>(load64(in + 2 * q)), static_cast<long long>(load64(in + 3 * q))),
+            six);
+        const __m256i vout = _mm256_and_si256(
+            _mm256_setr_epi64x(static_cast<long long>(load64(ot)), static_cast<long long>(load64(ot + q)),
+                               static_cast<long long>(load64(ot + 2 * q)), static_cast<long long>(load64(ot + 3 * q))),
+            six);
+        __m256i v[8];
+        for (int j = 0; j < 8; ++j) {
+            const __m256i ii = _mm256_or_si256(_mm256_shuffle_epi8(vin, ctrl[j]), hi1);
+            const __m256i io = _mm256_or_si256(_mm256_shuffle_epi8(vout, ctrl[j]), hi1);
+            const __m256i df = _mm256_xor_si256(_mm256_permutevar8x32_epi32(tfi, ii), _mm256_permutevar8x32_epi32(tfo, io));
+            const __m256i dr = _mm256_xor_si256(_mm256_permutevar8x32_epi32(tri, ii), _mm256_permutevar8x32_epi32(tro, io));
+            f = _mm256_xor_si256(vsrol(f), df);
+            r = vsror(_mm256_xor_si256(r, dr));
+            v[j] = vpick<S>(f, r);
+        }
+        store_transposed(out, q, s, v[0], v[1], v[2], v[3]);
+        store_transposed(out, q, s + 4, v[4], v[5], v[6], v[7]);
+    }
+    alignas(32) uint64_t fl[4], rl[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(fl), f);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(rl), r);
+    // Each lane finishes its quarter; the last one also takes the m - 4q k-mers left over.
+    for (int j = 0; j < 4; ++j)
+        roll_scalar<S>(seq, k, t, j * q + s - 1, j == 3 ? m - 1 : (j + 1) * q - 1, fl[j], rl[j], out);
+}
+
+}  // namespace
+
+void run_avx2(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, Strand strand, uint64_t* out) {
+    if (len - k + 1 < 64) return run_scalar(seq, len, k, t, strand, out);
+    switch (strand) {
+        case Strand::Forward: return run_lanes<Strand::Forward>(seq, len, k, t, out);
+        case Strand::Reverse: return run_lanes<Strand::Reverse>(seq, len, k, t, out);
+        default: return run_lanes<Strand::Canonical>(seq, len, k, t, out);
+    }
+}
+
+int64_t next_invalid_avx2(const uint8_t* s, int64_t from, int64_t to) {
+    const __m256i up = _mm256_set1_epi8(static_cast<char>(0xDF));
+    const __m256i a = _mm256_set1_epi8('A'), c = _mm256_set1_epi8('C'), g = _mm256_set1_epi8('G'),
+                  tt = _mm256_set1_epi8('T');
+    while (from + 32 <= to) {
+        const __m256i x = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + from)), up);
+        const __m256i ok = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(x, a), _mm256_cmpeq_epi8(x, c)),
+                                           _mm256_or_si256(_mm256_cmpeq_epi8(x, g), _mm256_cmpeq_epi8(x, tt)));
+        const uint32_t bad = ~static_cast<uint32_t>(_mm256_movemask_epi8(ok));
+        if (bad) return from + __builtin_ctz(bad);
+        from += 32;
+    }
+    return next_invalid_scalar(s, from, to);
+}
+
+}  // namespace kmerx::nthash_detail

@@ -1,6 +1,7 @@
 // ntHash 2 on the CPU: scalar kernels, dispatch, threads, minimizers (kmerx/hash.hpp).
 #include "kmerx/hash.hpp"
 
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -102,7 +103,6 @@ NtHashSpec make_nthash_spec(int64_t k, int64_t num_hashes, const std::string& st
 namespace {
 
 using FindFn = int64_t (*)(const uint8_t*, int64_t, int64_t);
-using RunFn = void (*)(const uint8_t*, int64_t, int64_t, const Tables&, Strand, uint64_t*);
 
 FindFn find_invalid() { return simd_level() >= Simd::AVX2 ? next_invalid_avx2 : next_invalid_scalar; }
 
@@ -140,37 +140,75 @@ void nthash_counts(const uint8_t* data, const int64_t* offsets, std::size_t n, i
     });
 }
 
+namespace {
+
+// Writes m base hashes from src into rows of h values at values[o * h ...], with the extra hashes.
+void emit(const uint64_t* src, int64_t m, int h, int64_t k, uint64_t* values, int64_t o) {
+    if (h == 1) {
+        std::memcpy(values + o, src, static_cast<std::size_t>(m) * sizeof(uint64_t));
+        return;
+    }
+    for (int64_t j = 0; j < m; ++j) {
+        uint64_t* row = values + (o + j) * h;
+        row[0] = src[j];
+        extend(row, h, k);
+    }
+}
+
+// Runs shorter than kLongRun k-mers (short reads) are not hashed one by one: consecutive ones, with
+// gaps (other reads' Ns, read boundaries) of at most kMaxGap bytes, form one span rolled in a single
+// AVX2 call across everything; the windows of the runs are then copied out and the rest dropped.
+constexpr int64_t kLongRun = 64;
+constexpr int64_t kMaxGap = 64;
+constexpr int64_t kMaxSpan = 1 << 15;  // bytes per span: its hashes stay in L2
+
+}  // namespace
+
 void nthash(const uint8_t* data, const int64_t* offsets, std::size_t n, const NtHashSpec& spec,
             const int64_t* out_offsets, uint64_t* values, int32_t* positions) {
     const Tables t = make_tables(spec.k);
     const bool avx2 = simd_level() >= Simd::AVX2;
     const FindFn find = find_invalid();
-    const RunFn run = avx2 ? run_avx2 : run_scalar;
     const int h = spec.num_hashes;
     const int64_t k = spec.k;
     parallel_for_weighted(offsets, n, [&](std::size_t b, std::size_t e) {
+        struct Pending {
+            int64_t a, m, o;  // first base in data, k-mers, first output slot
+        };
+        std::vector<Pending> pending;
         std::vector<uint64_t> tmp;
+        int64_t span_a = 0, span_b = 0;
+        const auto flush = [&] {
+            if (pending.empty()) return;
+            tmp.resize(static_cast<std::size_t>(span_b - span_a - k + 1));
+            run_avx2(data + span_a, span_b - span_a, k, t, spec.strand, tmp.data());
+            for (const Pending& p : pending) emit(tmp.data() + (p.a - span_a), p.m, h, k, values, p.o);
+            pending.clear();
+        };
         for (std::size_t r = b; r < e; ++r) {
             const uint8_t* s = data + offsets[r];
             int64_t o = out_offsets[r];
             for_each_run(s, offsets[r + 1] - offsets[r], k, find, [&](int64_t a, int64_t len) {
                 const int64_t m = len - k + 1;
-                if (h == 1) {
-                    run(s + a, len, k, t, spec.strand, values + o);
-                } else {  // base values first, then spread into rows and extended
+                const int64_t at = offsets[r] + a;
+                if (avx2 && m < kLongRun) {
+                    if (!pending.empty() && (at - span_b > kMaxGap || at + len - span_a > kMaxSpan)) flush();
+                    if (pending.empty()) span_a = at;
+                    pending.push_back({at, m, o});
+                    span_b = at + len;
+                } else if (h == 1) {
+                    (avx2 ? run_avx2 : run_scalar)(s + a, len, k, t, spec.strand, values + o);
+                } else {
                     tmp.resize(static_cast<std::size_t>(m));
-                    run(s + a, len, k, t, spec.strand, tmp.data());
-                    for (int64_t j = 0; j < m; ++j) {
-                        uint64_t* row = values + (o + j) * h;
-                        row[0] = tmp[static_cast<std::size_t>(j)];
-                        extend(row, h, k);
-                    }
+                    (avx2 ? run_avx2 : run_scalar)(s + a, len, k, t, spec.strand, tmp.data());
+                    emit(tmp.data(), m, h, k, values, o);
                 }
                 if (positions)
                     for (int64_t j = 0; j < m; ++j) positions[o + j] = static_cast<int32_t>(a + j);
                 o += m;
             });
         }
+        flush();
     });
 }
 

@@ -21,16 +21,17 @@ inline uint64_t load64(const uint8_t* p) {
     return v;
 }
 
-// Tables by vector index A0 C1 T2 G3 (from the scalar code order A0 C1 G2 T3).
+// A table already in vector order A0 C1 T2 G3.
 inline __m256i vtable(const uint64_t* t) {
     return _mm256_setr_epi64x(static_cast<long long>(t[0]), static_cast<long long>(t[1]),
-                              static_cast<long long>(t[3]), static_cast<long long>(t[2]));
+                              static_cast<long long>(t[2]), static_cast<long long>(t[3]));
 }
 
 inline __m256i vsrol(__m256i x) {
     const __m256i m = _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFDFFFFFFFFULL));
     const __m256i b33 = _mm256_set1_epi64x(0x200000000LL), one = _mm256_set1_epi64x(1);
-    return _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi64(x, 1), m),
+    // x + x rather than a shift: adds issue on more ports than shifts
+    return _mm256_or_si256(_mm256_and_si256(_mm256_add_epi64(x, x), m),
                            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi64(x, 30), b33),
                                            _mm256_and_si256(_mm256_srli_epi64(x, 32), one)));
 }
@@ -58,12 +59,30 @@ inline uint64_t pick(uint64_t f, uint64_t r) {
     else return f + r;
 }
 
+// The scalar parts here index the tables in vector order, (byte >> 1) & 3 (A0 C1 T2 G3), so every
+// byte maps somewhere: a non-ACGT byte spoils only the hashes of the windows holding it, which callers
+// discard (see nthash() in hash.cpp, which rolls across read boundaries and Ns of short runs).
+inline unsigned vcode(uint8_t b) { return (b >> 1) & 3u; }
+
+Tables vector_order(const Tables& t) {
+    Tables v{};
+    constexpr int from[4] = {0, 1, 3, 2};
+    for (int i = 0; i < 4; ++i) {
+        v.f_in[i] = t.f_in[from[i]];
+        v.f_out[i] = t.f_out[from[i]];
+        v.r_in[i] = t.r_in[from[i]];
+        v.r_out[i] = t.r_out[from[i]];
+    }
+    return v;
+}
+
 // Rolls from the k-mer at p (state f, r) to the k-mers p+1 .. last, writing out[p+1 .. last].
+// t in vector order.
 template <Strand S>
 void roll_scalar(const uint8_t* seq, int64_t k, const Tables& t, int64_t p, int64_t last, uint64_t f,
                  uint64_t r, uint64_t* out) {
     for (++p; p <= last; ++p) {
-        const uint8_t c = kBaseCode.v[seq[p + k - 1]], o = kBaseCode.v[seq[p - 1]];
+        const unsigned c = vcode(seq[p + k - 1]), o = vcode(seq[p - 1]);
         f = srol(f) ^ t.f_in[c] ^ t.f_out[o];
         r = sror(r ^ t.r_in[c] ^ t.r_out[o]);
         out[p] = pick<S>(f, r);
@@ -73,7 +92,7 @@ void roll_scalar(const uint8_t* seq, int64_t k, const Tables& t, int64_t p, int6
 inline void first_kmer(const uint8_t* s, int64_t k, const Tables& t, uint64_t& f, uint64_t& r) {
     f = r = 0;
     for (int64_t i = 0; i < k; ++i) {
-        const uint8_t c = kBaseCode.v[s[i]];
+        const unsigned c = vcode(s[i]);
         f = srol(f) ^ t.f_in[c];
         r = sror(r ^ t.r_in[c]);
     }
@@ -89,8 +108,17 @@ inline void store_transposed(uint64_t* out, int64_t q, int64_t s, __m256i a, __m
 }
 
 template <Strand S>
+void run_short(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, uint64_t* out) {
+    uint64_t f, r;
+    first_kmer(seq, k, t, f, r);
+    out[0] = pick<S>(f, r);
+    roll_scalar<S>(seq, k, t, 0, len - k, f, r, out);
+}
+
+template <Strand S>
 void run_lanes(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, uint64_t* out) {
     const int64_t m = len - k + 1;
+    if (m < 64) return run_short<S>(seq, len, k, t, out);
     const int64_t q = m / 4;
     uint64_t f0[4], r0[4];
     for (int j = 0; j < 4; ++j) {
@@ -98,19 +126,29 @@ void run_lanes(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, uint
         out[j * q] = pick<S>(f0[j], r0[j]);
     }
     const __m256i tfi = vtable(t.f_in), tfo = vtable(t.f_out), tri = vtable(t.r_in), tro = vtable(t.r_out);
-    const __m256i six = _mm256_set1_epi8(6), hi1 = _mm256_set1_epi64x(1LL << 32);
-    __m256i ctrl[8];
-    for (int j = 0; j < 8; ++j) {
-        alignas(32) int8_t c[32];
-        std::memset(c, -128, sizeof c);
-        for (int h = 0; h < 2; ++h)
-            for (int qw = 0; qw < 2; ++qw) c[16 * h + 8 * qw] = c[16 * h + 8 * qw + 4] = static_cast<int8_t>(8 * qw + j);
-        ctrl[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
-    }
+    const __m256i six = _mm256_set1_epi8(6);
+    // vpermd reads 3 bits per dword: a qword picks table entry c with dword indices (2c, 2c + 1). A
+    // base byte & 6 is 2c; the same 4 bytes copied into the high dword with bit 0 set give 2c + 1, so
+    // shifting the qword right by 8j yields the index of base j (j < 4) with one instruction.
+    const __m256i odd = _mm256_set1_epi64x(0x0101010100000000LL);
     __m256i f = _mm256_setr_epi64x(static_cast<long long>(f0[0]), static_cast<long long>(f0[1]),
                                    static_cast<long long>(f0[2]), static_cast<long long>(f0[3]));
     __m256i r = _mm256_setr_epi64x(static_cast<long long>(r0[0]), static_cast<long long>(r0[1]),
                                    static_cast<long long>(r0[2]), static_cast<long long>(r0[3]));
+    const auto step = [&](__m256i ii, __m256i io) {
+        const __m256i df = _mm256_xor_si256(_mm256_permutevar8x32_epi32(tfi, ii), _mm256_permutevar8x32_epi32(tfo, io));
+        const __m256i dr = _mm256_xor_si256(_mm256_permutevar8x32_epi32(tri, ii), _mm256_permutevar8x32_epi32(tro, io));
+        f = _mm256_xor_si256(vsrol(f), df);
+        r = vsror(_mm256_xor_si256(r, dr));
+        return vpick<S>(f, r);
+    };
+    const auto four = [&](__m256i din, __m256i dout, int64_t at) {
+        const __m256i v0 = step(din, dout);
+        const __m256i v1 = step(_mm256_srli_epi64(din, 8), _mm256_srli_epi64(dout, 8));
+        const __m256i v2 = step(_mm256_srli_epi64(din, 16), _mm256_srli_epi64(dout, 16));
+        const __m256i v3 = step(_mm256_srli_epi64(din, 24), _mm256_srli_epi64(dout, 24));
+        store_transposed(out, q, at, v0, v1, v2, v3);
+    };
     int64_t s = 1;  // step s computes the k-mer j*q + s of every lane j
     for (; s + 8 <= q; s += 8) {
         const uint8_t* in = seq + s + k - 1;
@@ -123,18 +161,8 @@ void run_lanes(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, uint
             _mm256_setr_epi64x(static_cast<long long>(load64(ot)), static_cast<long long>(load64(ot + q)),
                                static_cast<long long>(load64(ot + 2 * q)), static_cast<long long>(load64(ot + 3 * q))),
             six);
-        __m256i v[8];
-        for (int j = 0; j < 8; ++j) {
-            const __m256i ii = _mm256_or_si256(_mm256_shuffle_epi8(vin, ctrl[j]), hi1);
-            const __m256i io = _mm256_or_si256(_mm256_shuffle_epi8(vout, ctrl[j]), hi1);
-            const __m256i df = _mm256_xor_si256(_mm256_permutevar8x32_epi32(tfi, ii), _mm256_permutevar8x32_epi32(tfo, io));
-            const __m256i dr = _mm256_xor_si256(_mm256_permutevar8x32_epi32(tri, ii), _mm256_permutevar8x32_epi32(tro, io));
-            f = _mm256_xor_si256(vsrol(f), df);
-            r = vsror(_mm256_xor_si256(r, dr));
-            v[j] = vpick<S>(f, r);
-        }
-        store_transposed(out, q, s, v[0], v[1], v[2], v[3]);
-        store_transposed(out, q, s + 4, v[4], v[5], v[6], v[7]);
+        four(_mm256_or_si256(_mm256_shuffle_epi32(vin, 0xA0), odd), _mm256_or_si256(_mm256_shuffle_epi32(vout, 0xA0), odd), s);
+        four(_mm256_or_si256(_mm256_shuffle_epi32(vin, 0xF5), odd), _mm256_or_si256(_mm256_shuffle_epi32(vout, 0xF5), odd), s + 4);
     }
     alignas(32) uint64_t fl[4], rl[4];
     _mm256_store_si256(reinterpret_cast<__m256i*>(fl), f);
@@ -146,8 +174,8 @@ void run_lanes(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, uint
 
 }  // namespace
 
-void run_avx2(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, Strand strand, uint64_t* out) {
-    if (len - k + 1 < 64) return run_scalar(seq, len, k, t, strand, out);
+void run_avx2(const uint8_t* seq, int64_t len, int64_t k, const Tables& tables, Strand strand, uint64_t* out) {
+    const Tables t = vector_order(tables);
     switch (strand) {
         case Strand::Forward: return run_lanes<Strand::Forward>(seq, len, k, t, out);
         case Strand::Reverse: return run_lanes<Strand::Reverse>(seq, len, k, t, out);

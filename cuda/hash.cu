@@ -36,9 +36,6 @@ __device__ __forceinline__ uint32_t base_code(uint8_t b) {
 __device__ __forceinline__ uint64_t srol(uint64_t x) {
     return ((x << 1) & 0xFFFFFFFDFFFFFFFFULL) | ((x >> 30) & 0x200000000ULL) | ((x >> 32) & 1ULL);
 }
-__device__ __forceinline__ uint64_t sror(uint64_t x) {
-    return ((x >> 1) & 0xFFFFFFFEFFFFFFFFULL) | ((x << 30) & 0x8000000000000000ULL) | ((x & 1ULL) << 32);
-}
 
 __device__ __forceinline__ std::size_t read_of(const int64_t* offsets, std::size_t n, int64_t p) {
     std::size_t lo = 0, hi = n;  // offsets[lo] <= p < offsets[hi]

@@ -74,7 +74,8 @@ struct Tables {
 Tables make_tables(int64_t k);
 
 // Hashes the run seq[0..len) (all ACGT, len >= k): writes len - k + 1 values to out (base hash only:
-// the strand's value). AVX2 variant in hash_avx2.cpp; same output bit for bit.
+// the strand's value). AVX2 variant in hash_avx2.cpp; same output bit for bit. run_avx2 also accepts
+// non-ACGT bytes (the windows holding them get meaningless values, the others stay exact).
 void run_scalar(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, Strand strand, uint64_t* out);
 void run_avx2(const uint8_t* seq, int64_t len, int64_t k, const Tables& t, Strand strand, uint64_t* out);
 

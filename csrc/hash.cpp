@@ -1,6 +1,7 @@
 // ntHash 2 on the CPU: scalar kernels, dispatch, threads, minimizers (kmerx/hash.hpp).
 #include "kmerx/hash.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -164,6 +165,50 @@ constexpr int64_t kMaxSpan = 1 << 15;  // bytes per span: its hashes stay in L2
 
 }  // namespace
 
+namespace {
+
+// Part of a read: the k-mers starting at lo.. whose bases lie in [lo, end) of read r; first slot o.
+// Reads longer than 2 * kPieceStarts are cut into pieces so threads share one long chromosome.
+struct Piece {
+    std::size_t r;
+    int64_t lo, end, o;
+};
+constexpr int64_t kPieceStarts = 1 << 20;
+
+std::vector<Piece> split_reads(const uint8_t* data, const int64_t* offsets, std::size_t n, int64_t k,
+                               const int64_t* out_offsets, FindFn find) {
+    std::vector<Piece> pieces;
+    std::vector<std::size_t> split;  // indices of pieces whose slot needs counting
+    for (std::size_t r = 0; r < n; ++r) {
+        const int64_t len = offsets[r + 1] - offsets[r];
+        if (len <= 2 * kPieceStarts) {
+            pieces.push_back({r, 0, len, out_offsets[r]});
+            continue;
+        }
+        for (int64_t lo = 0; lo < len; lo += kPieceStarts) {
+            split.push_back(pieces.size());
+            pieces.push_back({r, lo, std::min(len, lo + kPieceStarts + k - 1), 0});
+        }
+    }
+    if (split.empty()) return pieces;
+    std::vector<int64_t> counts(split.size());
+    parallel_for(split.size(), [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) {
+            const Piece& p = pieces[split[i]];
+            int64_t c = 0;
+            for_each_run(data + offsets[p.r] + p.lo, p.end - p.lo, k, find, [&](int64_t, int64_t len) { c += len - k + 1; });
+            counts[i] = c;
+        }
+    });
+    for (std::size_t i = 0; i < split.size(); ++i) {
+        Piece& p = pieces[split[i]];
+        p.o = p.lo == 0 ? out_offsets[p.r] : pieces[split[i] - 1].o + counts[i - 1];
+    }
+    return pieces;
+}
+
+}  // namespace
+
 void nthash(const uint8_t* data, const int64_t* offsets, std::size_t n, const NtHashSpec& spec,
             const int64_t* out_offsets, uint64_t* values, int32_t* positions) {
     const Tables t = make_tables(spec.k);
@@ -171,7 +216,10 @@ void nthash(const uint8_t* data, const int64_t* offsets, std::size_t n, const Nt
     const FindFn find = find_invalid();
     const int h = spec.num_hashes;
     const int64_t k = spec.k;
-    parallel_for_weighted(offsets, n, [&](std::size_t b, std::size_t e) {
+    const std::vector<Piece> pieces = split_reads(data, offsets, n, k, out_offsets, find);
+    std::vector<int64_t> weight(pieces.size() + 1, 0);  // cumulative bytes, for balancing
+    for (std::size_t i = 0; i < pieces.size(); ++i) weight[i + 1] = weight[i] + pieces[i].end - pieces[i].lo;
+    parallel_for_weighted(weight.data(), pieces.size(), [&](std::size_t b, std::size_t e) {
         struct Pending {
             int64_t a, m, o;  // first base in data, k-mers, first output slot
         };
@@ -185,12 +233,14 @@ void nthash(const uint8_t* data, const int64_t* offsets, std::size_t n, const Nt
             for (const Pending& p : pending) emit(tmp.data() + (p.a - span_a), p.m, h, k, values, p.o);
             pending.clear();
         };
-        for (std::size_t r = b; r < e; ++r) {
-            const uint8_t* s = data + offsets[r];
-            int64_t o = out_offsets[r];
-            for_each_run(s, offsets[r + 1] - offsets[r], k, find, [&](int64_t a, int64_t len) {
+        for (std::size_t i = b; i < e; ++i) {
+            const Piece& piece = pieces[i];
+            const int64_t base = offsets[piece.r] + piece.lo;
+            const uint8_t* s = data + base;
+            int64_t o = piece.o;
+            for_each_run(s, piece.end - piece.lo, k, find, [&](int64_t a, int64_t len) {
                 const int64_t m = len - k + 1;
-                const int64_t at = offsets[r] + a;
+                const int64_t at = base + a;
                 if (avx2 && m < kLongRun) {
                     if (!pending.empty() && (at - span_b > kMaxGap || at + len - span_a > kMaxSpan)) flush();
                     if (pending.empty()) span_a = at;
@@ -204,7 +254,7 @@ void nthash(const uint8_t* data, const int64_t* offsets, std::size_t n, const Nt
                     emit(tmp.data(), m, h, k, values, o);
                 }
                 if (positions)
-                    for (int64_t j = 0; j < m; ++j) positions[o + j] = static_cast<int32_t>(a + j);
+                    for (int64_t j = 0; j < m; ++j) positions[o + j] = static_cast<int32_t>(piece.lo + a + j);
                 o += m;
             });
         }

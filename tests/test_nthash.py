@@ -306,3 +306,35 @@ def test_minimizers_are_nthash_values():
 def test_minimizer_bad_arguments(kw, exc, match):
     with pytest.raises(exc, match=match):
         kmers.nthash_minimizers(["ACGTACGT"], **kw)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_long_read_split_across_threads(simd, threads):
+    # A read over 2 Mi bases is cut into pieces of 2^20 k-mer starts; k-mers at the cuts must come out
+    # once, in order, with read-relative positions.
+    rng = np.random.default_rng(7)
+    k = 25
+    data = np.frombuffer(b"ACGTacgtN", np.uint8)[rng.choice(9, 5_000_000, p=[0.124] * 8 + [0.008])].copy()
+    data[(1 << 20) - 3] = ord("N")  # an N just before a cut
+    offsets = np.array([0, 1000, data.size], np.int64)
+    kmerx.set_num_threads(threads)
+    try:
+        values, out_offsets, pos = kmers.nthash_numpy(data, offsets, k, positions=True)
+    finally:
+        kmerx.set_num_threads(0)
+    valid = np.isin(data, np.frombuffer(b"ACGTacgt", np.uint8))
+    for r in range(2):
+        seg = valid[offsets[r] : offsets[r + 1]]
+        runs = np.convolve(seg.astype(np.int64), np.ones(k, np.int64), mode="valid")
+        want = np.flatnonzero(runs == k)
+        np.testing.assert_array_equal(pos[out_offsets[r] : out_offsets[r + 1]], want)
+    read = data[1000:].tobytes().decode()
+    got = dict(zip(pos[out_offsets[1] :].tolist(), values[out_offsets[1] :].tolist()))
+    cut = 1 << 20
+    probes = [p for c in (cut, 2 * cut, 3 * cut, 4 * cut) for p in range(c - k - 2, c + 3)]
+    probes += rng.integers(0, len(read) - k, 100).tolist()
+    for p in probes:
+        w = read[p : p + k].upper()
+        if set(w) <= set("ACGT"):
+            f, r_ = ref_kmer(w)
+            assert got[p] == (f + r_) & M64, p

@@ -74,8 +74,9 @@ class Peer:
     def __init__(self, exe: pathlib.Path, seqs: list[bytes], tmp: pathlib.Path):
         path = tmp / "seqs.txt"
         path.write_bytes(b"\n".join(seqs) + b"\n")
-        self.proc = subprocess.Popen([str(exe), str(path), str(K)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(exe), str(path), str(K)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout.readline().startswith("ready")
         self.self_seconds: list[float] = []
 
@@ -106,7 +107,10 @@ def bench(benchmark, name, seqs, rounds, peer_binary, tmp_path):
                 "kmerx (2 threads)": with_threads(2, run),
                 "ntHash 2.3 NtHash (libnthash-dev)": peer.run,
             },
-            rounds, data.size, "bp", keep=summary,
+            rounds,
+            data.size,
+            "bp",
+            keep=summary,
         )
         benchmark.extra_info["peer_self_seconds"] = peer.self_seconds
     finally:
@@ -116,10 +120,16 @@ def bench(benchmark, name, seqs, rounds, peer_binary, tmp_path):
 
 
 def test_nthash_chrx(benchmark, full, rounds, peer_binary, tmp_path):
-    name, seqs = ("chrX first 20 Mb", acgt_pieces(chrx())) if full else ("quick random", acgt_pieces(quick_seqs()))
+    name, seqs = (
+        ("chrX first 20 Mb", acgt_pieces(chrx())) if full else ("quick random", acgt_pieces(quick_seqs()))
+    )
     bench(benchmark, name, seqs, rounds, peer_binary, tmp_path)
 
 
 def test_nthash_reads(benchmark, full, rounds, peer_binary, tmp_path):
-    name, seqs = ("SRR059298 100k reads", acgt_pieces(reads())) if full else ("quick random", acgt_pieces(quick_seqs()))
+    name, seqs = (
+        ("SRR059298 100k reads", acgt_pieces(reads()))
+        if full
+        else ("quick random", acgt_pieces(quick_seqs()))
+    )
     bench(benchmark, name, seqs, rounds, peer_binary, tmp_path)

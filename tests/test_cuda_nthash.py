@@ -32,13 +32,22 @@ def random_reads(seed: int, n: int = 300):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(
     "k,num_hashes,strand",
-    [(1, 1, "canonical"), (5, 3, "forward"), (21, 1, "reverse"), (31, 1, "canonical"), (31, 4, "canonical"),
-     (64, 2, "forward"), (100, 1, "canonical")],
+    [
+        (1, 1, "canonical"),
+        (5, 3, "forward"),
+        (21, 1, "reverse"),
+        (31, 1, "canonical"),
+        (31, 4, "canonical"),
+        (64, 2, "forward"),
+        (100, 1, "canonical"),
+    ],
 )
 def test_device_matches_cpu(device, k, num_hashes, strand):
     data, offsets = random_reads(k)
     want = kmers.nthash_numpy(data, offsets, k, num_hashes=num_hashes, strand=strand, positions=True)
-    got = kmers.nthash_numpy(data, offsets, k, num_hashes=num_hashes, strand=strand, positions=True, device=device)
+    got = kmers.nthash_numpy(
+        data, offsets, k, num_hashes=num_hashes, strand=strand, positions=True, device=device
+    )
     for a, b in zip(want, got):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -50,7 +59,9 @@ def test_cupy_arrays_in_and_out():
 
     data, offsets = random_reads(1)
     want = kmers.nthash_numpy(data, offsets, 31, num_hashes=2, positions=True)
-    got = kmers.nthash_numpy(cp.asarray(data), cp.asarray(offsets), 31, num_hashes=2, positions=True, device="cuda")
+    got = kmers.nthash_numpy(
+        cp.asarray(data), cp.asarray(offsets), 31, num_hashes=2, positions=True, device="cuda"
+    )
     assert all(isinstance(a, cp.ndarray) for a in got)
     for a, b in zip(want, got):
         np.testing.assert_array_equal(a, cp.asnumpy(b))

@@ -103,7 +103,11 @@ def check_oracle(rows, seqs, k, m):
         values, positions = kmers.nthash(seqs, k, num_hashes=num_hashes, strand=strand, positions=True)
         v = values.flatten()
         v = v.flatten() if num_hashes > 1 else v
-        return np.asarray(v).reshape(-1, num_hashes), np.asarray(values.offsets), np.asarray(positions.flatten())
+        return (
+            np.asarray(v).reshape(-1, num_hashes),
+            np.asarray(values.offsets),
+            np.asarray(positions.flatten()),
+        )
 
     want = np.array([[int(x) for x in r[3:]] for r in rows], dtype=np.uint64).reshape(len(rows), 2 + m)
     hashes, off, pos = flat("canonical", m)
@@ -116,7 +120,11 @@ def check_oracle(rows, seqs, k, m):
 
 
 def test_upstream_check_vector(simd):
-    rows = [ln.split("\t") for ln in raw_bytes(shared("oracle/nthash/ACATGCATGCA.k5.h3.tsv")).decode().split("\n")[1:] if ln]
+    rows = [
+        ln.split("\t")
+        for ln in raw_bytes(shared("oracle/nthash/ACATGCATGCA.k5.h3.tsv")).decode().split("\n")[1:]
+        if ln
+    ]
     rows = [["0", "x", *r] for r in rows]
     check_oracle(rows, ["ACATGCATGCA"], 5, 3)
     assert kmers.nthash("ACATGCATGCA", 5).to_pylist()[0][1] == 0x38CC00F940AEBDAE
@@ -220,7 +228,13 @@ def test_simd_paths_identical(threads):
     offsets = np.unique(np.concatenate([[0, data.size], rng.integers(0, data.size, 300)])).astype(np.int64)
     kmerx.set_num_threads(threads)
     try:
-        for k, m, strand in ((1, 1, "canonical"), (15, 1, "forward"), (31, 1, "canonical"), (31, 3, "reverse"), (77, 2, "canonical")):
+        for k, m, strand in (
+            (1, 1, "canonical"),
+            (15, 1, "forward"),
+            (31, 1, "canonical"),
+            (31, 3, "reverse"),
+            (77, 2, "canonical"),
+        ):
             assert_simd_paths_agree(data, offsets, k, num_hashes=m, strand=strand, positions=True)
     finally:
         kmerx.set_num_threads(0)
@@ -300,8 +314,11 @@ def test_minimizers_are_nthash_values():
 
 @pytest.mark.parametrize(
     "kw,exc,match",
-    [({"k": 0, "w": 3}, ValueError, "k must be >= 1, got 0"), ({"k": 3, "w": 0}, ValueError, "w must be >= 1, got 0"),
-     ({"k": 3, "w": "5"}, TypeError, "w must be an int")],
+    [
+        ({"k": 0, "w": 3}, ValueError, "k must be >= 1, got 0"),
+        ({"k": 3, "w": 0}, ValueError, "w must be >= 1, got 0"),
+        ({"k": 3, "w": "5"}, TypeError, "w must be an int"),
+    ],
 )
 def test_minimizer_bad_arguments(kw, exc, match):
     with pytest.raises(exc, match=match):
@@ -338,3 +355,13 @@ def test_long_read_split_across_threads(simd, threads):
         if set(w) <= set("ACGT"):
             f, r_ = ref_kmer(w)
             assert got[p] == (f + r_) & M64, p
+
+
+@pytest.mark.parametrize("first", [0, 31, 32, 33, 34])
+def test_simd_long_run_identical(first):
+    # One long run (many 8-base blocks per lane) after a read of 0..3 k-mers that shifts its output alignment.
+    rng = np.random.default_rng(first)
+    data = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, 300_000)]
+    offsets = np.array([0, first, data.size], np.int64)
+    for k, m, strand in ((31, 1, "canonical"), (32, 1, "forward"), (7, 2, "reverse"), (90, 1, "canonical")):
+        assert_simd_paths_agree(data, offsets, k, num_hashes=m, strand=strand, positions=True)

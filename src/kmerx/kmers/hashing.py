@@ -26,7 +26,9 @@ def _check_int(name: str, v: Any, lo: int, hi: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(v).__name__}")
     if v < lo or (hi is not None and v > hi):
-        raise ValueError(f"{name} must be in {lo}..{hi}, got {v}" if hi else f"{name} must be >= {lo}, got {v}")
+        raise ValueError(
+            f"{name} must be in {lo}..{hi}, got {v}" if hi else f"{name} must be >= {lo}, got {v}"
+        )
     return int(v)
 
 
@@ -94,7 +96,9 @@ def nthash(
     ``large_list<fixed_size_list<uint64, num_hashes>>``; with ``positions=True``, ``(hashes,
     positions)`` where positions is ``large_list<int32>``. ``seqs``: see :func:`seq_arrays`."""
     data, offsets = seq_arrays(seqs)
-    out = nthash_numpy(data, offsets, k, num_hashes=num_hashes, strand=strand, positions=positions, device=device)
+    out = nthash_numpy(
+        data, offsets, k, num_hashes=num_hashes, strand=strand, positions=positions, device=device
+    )
     hashes = list_array(out[0], out[1])
     return (hashes, list_array(out[2], out[1])) if positions else hashes
 

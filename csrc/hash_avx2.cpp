@@ -187,13 +187,20 @@ int64_t next_invalid_avx2(const uint8_t* s, int64_t from, int64_t to) {
     const __m256i up = _mm256_set1_epi8(static_cast<char>(0xDF));
     const __m256i a = _mm256_set1_epi8('A'), c = _mm256_set1_epi8('C'), g = _mm256_set1_epi8('G'),
                   tt = _mm256_set1_epi8('T');
-    while (from + 32 <= to) {
-        const __m256i x = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + from)), up);
+    const auto bad_mask = [&](int64_t at) {  // bit i: s[at + i] is not ACGTacgt
+        const __m256i x = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + at)), up);
         const __m256i ok = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(x, a), _mm256_cmpeq_epi8(x, c)),
                                            _mm256_or_si256(_mm256_cmpeq_epi8(x, g), _mm256_cmpeq_epi8(x, tt)));
-        const uint32_t bad = ~static_cast<uint32_t>(_mm256_movemask_epi8(ok));
+        return ~static_cast<uint32_t>(_mm256_movemask_epi8(ok));
+    };
+    while (from + 32 <= to) {
+        const uint32_t bad = bad_mask(from);
         if (bad) return from + __builtin_ctz(bad);
         from += 32;
+    }
+    if (from < to && to >= 32) {  // the last 32 bytes of s[0, to), overlapping what was checked
+        const uint32_t bad = bad_mask(to - 32) >> (from - (to - 32));
+        return bad ? from + __builtin_ctz(bad) : to;
     }
     return next_invalid_scalar(s, from, to);
 }

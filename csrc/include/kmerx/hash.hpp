@@ -37,13 +37,15 @@ void nthash_counts(const uint8_t* data, const int64_t* offsets, std::size_t n, i
 
 // Pass 2: read r's hashes go to values[out_offsets[r] * h ...] (h = num_hashes per k-mer, row-major),
 // and when positions is not null the k-mer starts to positions[out_offsets[r] ...]. out_offsets has
-// n + 1 entries (the prefix sums of nthash_counts). Multi-threaded over reads; AVX2 when available.
+// n + 1 entries (the prefix sums of nthash_counts). Multi-threaded over reads (reads over 2 Mi bases
+// are cut into pieces of 2^20 k-mer starts first); AVX2 when available, bit-identical to scalar.
 void nthash(const uint8_t* data, const int64_t* offsets, std::size_t n, const NtHashSpec& spec,
             const int64_t* out_offsets, uint64_t* values, int32_t* positions);
 
 // Minimizers as btllib's indexlr picks them, per read: the valid k-mers v_0, v_1, ... (N k-mers
 // skipped, windows run across them) are grouped in windows of w consecutive valid k-mers; each window's
-// minimizer is its smallest canonical hash (h0), the rightmost one on ties; a minimizer is reported
+// minimizer is its smallest canonical hash (h0), the rightmost one on ties; std::invalid_argument for
+// k < 1 or w < 1; a minimizer is reported
 // when its position is greater than the last reported one (so consecutive windows sharing it report it
 // once) and its hash is not 2^64-1. Reads shorter than k + w - 1 report nothing.
 // The output size is only known after the windows are scanned, so this is one pass into vectors:

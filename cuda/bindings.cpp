@@ -11,6 +11,7 @@
 #include "arrays.hpp"
 #include "common.cuh"
 #include "encode.cuh"
+#include "hash.cuh"
 
 namespace py = pybind11;
 
@@ -167,6 +168,104 @@ py::tuple codes_host(const carray<uint8_t>& data, const carray<int64_t>& offsets
     return py::make_tuple(codes, out_offsets, pos);
 }
 
+// ---- ntHash 2 (cuda/hash.cuh) --------------------------------------------------------------------
+int64_t nthash_index_op(const py::object& data, const py::object& offsets, int64_t k, const py::object& index,
+                        const py::object& out_offsets) {
+    make_nthash_spec(k, 1, "canonical");  // validates k
+    const DeviceView d = device_view(data, "data", "|u1", 1);
+    const DeviceView o = device_view(offsets, "offsets", "<i8", 1);
+    const DeviceView ix = device_view(index, "index", "<i8", 1);
+    const DeviceView oo = device_view(out_offsets, "out_offsets", "<i8", 1);
+    if (o.shape[0] < 1) throw std::invalid_argument("offsets must hold at least one entry");
+    const auto n = std::size_t(o.shape[0] - 1);
+    if (oo.size() != n + 1)
+        throw std::invalid_argument("out_offsets must have " + std::to_string(n + 1) + " entries, got " +
+                                    std::to_string(oo.size()));
+    py::gil_scoped_release nogil;
+    const int64_t bases = cuda::covered_bases(static_cast<const int64_t*>(o.ptr), n, nullptr);
+    if (bases < 0 || int64_t(ix.size()) != bases + 1)
+        throw std::invalid_argument("index must have covered bases + 1 = " + std::to_string(bases + 1) +
+                                    " entries, got " + std::to_string(ix.size()));
+    return cuda::nthash_index(static_cast<const uint8_t*>(d.ptr), d.size(), static_cast<const int64_t*>(o.ptr), n, k,
+                              static_cast<int64_t*>(ix.ptr), static_cast<int64_t*>(oo.ptr), nullptr);
+}
+
+void nthash_fill_op(const py::object& data, const py::object& offsets, int64_t k, int64_t num_hashes,
+                    const std::string& strand, const py::object& index, const py::object& values,
+                    const py::object& positions) {
+    const NtHashSpec spec = make_nthash_spec(k, num_hashes, strand);
+    const DeviceView d = device_view(data, "data", "|u1", 1);
+    const DeviceView o = device_view(offsets, "offsets", "<i8", 1);
+    const DeviceView ix = device_view(index, "index", "<i8", 1);
+    const DeviceView v = device_view(values, "values", "<u8", spec.num_hashes == 1 ? 1 : 2);
+    if (o.shape[0] < 1) throw std::invalid_argument("offsets must hold at least one entry");
+    const auto n = std::size_t(o.shape[0] - 1);
+    int32_t* pos = nullptr;
+    std::size_t npos = 0;
+    if (!positions.is_none()) {
+        const DeviceView p = device_view(positions, "positions", "<i4", 1);
+        pos = static_cast<int32_t*>(p.ptr);
+        npos = p.size();
+    }
+    py::gil_scoped_release nogil;
+    const int64_t bases = cuda::covered_bases(static_cast<const int64_t*>(o.ptr), n, nullptr);
+    if (int64_t(ix.size()) != bases + 1)
+        throw std::invalid_argument("index must have " + std::to_string(bases + 1) + " entries, got " +
+                                    std::to_string(ix.size()));
+    int64_t total = 0;
+    KMERX_CUDA_CHECK(cudaMemcpy(&total, static_cast<const int64_t*>(ix.ptr) + bases, sizeof(int64_t),
+                                cudaMemcpyDeviceToHost));
+    if (v.size() != std::size_t(total) * std::size_t(spec.num_hashes) || (pos && npos != std::size_t(total)))
+        throw std::invalid_argument("values/positions must hold the " + std::to_string(total) +
+                                    " k-mers nthash_index counted (x num_hashes)");
+    cuda::nthash_fill(static_cast<const uint8_t*>(d.ptr), static_cast<const int64_t*>(o.ptr), n, spec,
+                      static_cast<const int64_t*>(ix.ptr), static_cast<uint64_t*>(v.ptr), pos, nullptr);
+}
+
+py::tuple nthash_host(const carray<uint8_t>& data, const carray<int64_t>& offsets, int64_t k, int64_t num_hashes,
+                      const std::string& strand, bool positions) {
+    const Seqs seqs = as_seqs(data, offsets);
+    const NtHashSpec spec = make_nthash_spec(k, num_hashes, strand);
+    if (cuda::device_count() == 0) throw std::runtime_error("no CUDA device");
+    const std::size_t n = seqs.n, h = std::size_t(spec.num_hashes);
+    auto out_offsets = empty<int64_t>(n + 1);
+    int64_t* oo = out_offsets.mutable_data();
+    py::array_t<uint64_t> values;
+    py::object pos = py::none();
+    {
+        py::gil_scoped_release nogil;
+        const std::size_t len = std::size_t(data.size());
+        cuda::DeviceBuffer<uint8_t> d_data(len);
+        cuda::DeviceBuffer<int64_t> d_offsets(n + 1);
+        to_device(d_data, seqs.data, len);
+        to_device(d_offsets, seqs.offsets, n + 1);
+        const auto bases = std::size_t(seqs.offsets[n] - seqs.offsets[0]);
+        cuda::DeviceBuffer<int64_t> d_index(bases + 1), d_out(n + 1);
+        const auto total = std::size_t(
+            cuda::nthash_index(d_data.get(), len, d_offsets.get(), n, spec.k, d_index.get(), d_out.get(), nullptr));
+        KMERX_CUDA_CHECK(cudaMemcpy(oo, d_out.get(), (n + 1) * sizeof(int64_t), cudaMemcpyDeviceToHost));
+        cuda::DeviceBuffer<uint64_t> d_values(total * h);
+        cuda::DeviceBuffer<int32_t> d_pos(positions ? total : 0);
+        cuda::nthash_fill(d_data.get(), d_offsets.get(), n, spec, d_index.get(), d_values.get(),
+                          positions ? d_pos.get() : nullptr, nullptr);
+        py::gil_scoped_acquire gil;
+        values = h == 1 ? py::array_t<uint64_t>(py::ssize_t(total))
+                        : py::array_t<uint64_t>(std::vector<py::ssize_t>{py::ssize_t(total), py::ssize_t(h)});
+        py::array_t<int32_t> p(positions ? py::ssize_t(total) : 0);
+        {
+            py::gil_scoped_release again;
+            if (total) {
+                KMERX_CUDA_CHECK(cudaMemcpy(values.mutable_data(), d_values.get(), total * h * 8,
+                                            cudaMemcpyDeviceToHost));
+                if (positions)
+                    KMERX_CUDA_CHECK(cudaMemcpy(p.mutable_data(), d_pos.get(), total * 4, cudaMemcpyDeviceToHost));
+            }
+        }
+        if (positions) pos = std::move(p);
+    }
+    return py::make_tuple(values, out_offsets, pos);
+}
+
 }  // namespace
 
 }  // namespace kmerx::bind
@@ -185,4 +284,13 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("kmer_codes_host", &codes_host, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("strand"),
           py::arg("stride"), py::arg("positions"),
           "numpy in/out round trip through the GPU: (codes, out_offsets, positions or None).");
+    m.def("nthash_index", &nthash_index_op, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("index"),
+          py::arg("out_offsets"),
+          "ntHash pass 1 on device arrays: fills index (covered bases + 1) and out_offsets; returns the k-mer count.");
+    m.def("nthash_fill", &nthash_fill_op, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("num_hashes"),
+          py::arg("strand"), py::arg("index"), py::arg("values"), py::arg("positions") = py::none(),
+          "ntHash pass 2 on device arrays: writes values (n or n x num_hashes uint64) and optional int32 positions.");
+    m.def("nthash_host", &nthash_host, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("num_hashes"),
+          py::arg("strand"), py::arg("positions"),
+          "numpy in/out ntHash round trip through the GPU: (values, out_offsets, positions or None).");
 }

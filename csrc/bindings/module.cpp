@@ -13,6 +13,7 @@ void init_stats(py::module_& m);
 void init_encode(py::module_& m);
 void init_sketch(py::module_& m);
 void init_vocab(py::module_& m);
+void init_hash(py::module_& m);
 }  // namespace kmerx::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -24,4 +25,5 @@ PYBIND11_MODULE(_core, m) {
     kmerx::bind::init_encode(m);
     kmerx::bind::init_sketch(m);
     kmerx::bind::init_vocab(m);
+    kmerx::bind::init_hash(m);
 }

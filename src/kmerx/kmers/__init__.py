@@ -18,6 +18,7 @@ from kmerx.kmers.codes import (
     seq_arrays,
     unpack_2bit,
 )
+from kmerx.kmers.hashing import MAX_NUM_HASHES, nthash, nthash_minimizers, nthash_numpy
 from kmerx.kmers.sketch import (
     FracMinHash,
     MinHash,
@@ -33,6 +34,7 @@ __all__ = [
     "MinHash",
     "Sketch",
     "STRANDS",
+    "MAX_NUM_HASHES",
     "KmerCounter",
     "canonical",
     "count_kmers",
@@ -43,6 +45,9 @@ __all__ = [
     "kmer_codes_numpy",
     "load_signatures",
     "max_hash_for_scaled",
+    "nthash",
+    "nthash_minimizers",
+    "nthash_numpy",
     "pack_2bit",
     "reverse_complement",
     "save_signatures",

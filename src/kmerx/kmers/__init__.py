@@ -18,11 +18,13 @@ from kmerx.kmers.codes import (
     seq_arrays,
     unpack_2bit,
 )
+from kmerx.kmers.minimizer import MINIMIZER_HASHES, minimizers, minimizers_numpy
 
 __all__ = [
     "DEVICES",
     "STRANDS",
     "KmerCounter",
+    "MINIMIZER_HASHES",
     "canonical",
     "count_kmers",
     "decode_kmers",
@@ -30,6 +32,8 @@ __all__ = [
     "encode_kmers",
     "kmer_codes",
     "kmer_codes_numpy",
+    "minimizers",
+    "minimizers_numpy",
     "pack_2bit",
     "reverse_complement",
     "seq_arrays",

@@ -40,7 +40,7 @@ def minimizers_numpy(
     *,
     hpc: bool = False,
     positions: bool = True,
-    hash: str = "minimap2",  # noqa: A002 - the name users know from the docs
+    hash: str = "minimap2",
 ):
     """Minimizers of the reads ``data[offsets[i]:offsets[i+1]]`` in one native call (GIL released,
     threaded over reads).
@@ -66,7 +66,7 @@ def minimizers(
     *,
     hpc: bool = False,
     positions: bool = True,
-    hash: str = "minimap2",  # noqa: A002
+    hash: str = "minimap2",
 ) -> pa.RecordBatch:
     """Minimizers per read as a ``pa.RecordBatch`` with one row per input read (so it lines up with a
     ReadBatch) and the list columns ``hash: large_list<uint64>``, and with ``positions=True`` also

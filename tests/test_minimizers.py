@@ -293,3 +293,11 @@ def test_bad_types_and_buffers():
         kmers.minimizers_numpy(data, np.array([0, 9], np.int64), 3, 2)
     with pytest.raises(ValueError, match="non-decreasing"):
         kmers.minimizers_numpy(data, np.array([0, 5, 2], np.int64), 3, 2)
+
+
+def test_offsets_not_starting_at_zero():
+    data = np.frombuffer(b"NNACGTTGCAGGATTACAGGATTACCAGT", np.uint8)
+    offsets = np.array([2, 12, 29], np.int64)
+    h, oo, e, s, sp = kmers.minimizers_numpy(data, offsets, 5, 3)
+    assert oo[0] == 0
+    assert flat((h, oo, e, s, sp)) == [sketch(bytes(data[2:12]), 5, 3), sketch(bytes(data[12:29]), 5, 3)]

@@ -19,6 +19,7 @@ from kmerx.kmers.codes import (
     unpack_2bit,
 )
 from kmerx.kmers.hashing import MAX_NUM_HASHES, nthash, nthash_minimizers, nthash_numpy
+from kmerx.kmers.minimizer import MINIMIZER_HASHES, minimizers, minimizers_numpy
 from kmerx.kmers.sketch import (
     FracMinHash,
     MinHash,
@@ -29,22 +30,23 @@ from kmerx.kmers.sketch import (
 )
 
 __all__ = [
-    "DEVICES",
-    "FracMinHash",
-    "MinHash",
-    "Sketch",
-    "STRANDS",
-    "MAX_NUM_HASHES",
-    "KmerCounter",
     "canonical",
     "count_kmers",
     "decode_kmers",
     "decode_kmers_arrow",
+    "DEVICES",
     "encode_kmers",
+    "FracMinHash",
     "kmer_codes",
     "kmer_codes_numpy",
+    "KmerCounter",
     "load_signatures",
     "max_hash_for_scaled",
+    "MAX_NUM_HASHES",
+    "MinHash",
+    "MINIMIZER_HASHES",
+    "minimizers",
+    "minimizers_numpy",
     "nthash",
     "nthash_minimizers",
     "nthash_numpy",
@@ -52,5 +54,7 @@ __all__ = [
     "reverse_complement",
     "save_signatures",
     "seq_arrays",
+    "Sketch",
+    "STRANDS",
     "unpack_2bit",
 ]

@@ -116,8 +116,8 @@ def test_pinned_murmur():
 @example(b"", 42)
 def test_murmur_matches_reference(data, seed):
     assert _core.murmur3_x64_128_low(data, seed) == ref_murmur(data, seed)
-    if seed == 42:
-        assert _core.murmur3_x64_128_low(data, seed) == sourmash.minhash.hash_murmur(data.decode("latin-1"))
+    if seed == 42 and data.isascii() and b"\0" not in data:  # sourmash hashes UTF-8 text up to a NUL
+        assert _core.murmur3_x64_128_low(data, seed) == sourmash.minhash.hash_murmur(data.decode())
 
 
 # ---- exactness vs sourmash --------------------------------------------------------------------

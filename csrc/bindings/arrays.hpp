@@ -7,6 +7,7 @@
 
 #include "kmerx/buffers.hpp"
 
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -106,6 +107,46 @@ py::array_t<T> output_array(std::vector<py::ssize_t> shape) {
 template <class T>
 py::array_t<T> empty(std::size_t n) {
     return py::array_t<T>(static_cast<py::ssize_t>(n));
+}
+
+// Int32 positions within reads need every read shorter than 2^31 bases; `what` names the op.
+inline void check_int32_reads(const Seqs& seqs, const char* what) {
+    for (std::size_t r = 0; r < seqs.n; ++r)
+        if (seqs.offsets[r + 1] - seqs.offsets[r] > INT32_MAX)
+            throw std::invalid_argument(std::string(what) + " need reads shorter than 2^31 bases, read " +
+                                        std::to_string(r) + " has " +
+                                        std::to_string(seqs.offsets[r + 1] - seqs.offsets[r]));
+}
+
+// The two passes of an op emitting `width` uint64 values per k-mer: count(per_read) writes each read's
+// number of k-mers to per_read[0..n); fill(out_offsets, values, positions or null) writes them.
+// Returns (values [total] or [total, width], out_offsets int64[n + 1], positions int32[total] or None).
+template <class Count, class Fill>
+py::tuple two_pass(const Seqs& seqs, py::ssize_t width, bool positions, Count&& count, Fill&& fill) {
+    if (positions) check_int32_reads(seqs, "positions");
+    auto out_offsets = empty<int64_t>(seqs.n + 1);
+    int64_t* oo = out_offsets.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        oo[0] = 0;
+        count(oo + 1);
+        for (std::size_t r = 0; r < seqs.n; ++r) oo[r + 1] += oo[r];
+    }
+    const auto total = static_cast<py::ssize_t>(oo[seqs.n]);
+    auto values = width == 1 ? output_array<uint64_t>({total}) : output_array<uint64_t>({total, width});
+    py::object pos = py::none();
+    int32_t* pp = nullptr;
+    if (positions) {
+        auto p = output_array<int32_t>({total});
+        pp = p.mutable_data();
+        pos = std::move(p);
+    }
+    uint64_t* vp = values.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        fill(static_cast<const int64_t*>(oo), vp, pp);
+    }
+    return py::make_tuple(values, out_offsets, pos);
 }
 
 }  // namespace kmerx::bind

@@ -23,36 +23,12 @@ py::tuple kmer_codes(const carray<uint8_t>& data, const carray<int64_t>& offsets
                      const std::string& strand, int64_t stride, bool positions) {
     const Seqs seqs = as_seqs(data, offsets);
     const KmerSpec spec = make_kmer_spec(k, strand, stride);
-    if (positions)
-        for (std::size_t r = 0; r < seqs.n; ++r)
-            if (seqs.offsets[r + 1] - seqs.offsets[r] > INT32_MAX)
-                throw std::invalid_argument("positions=True needs reads shorter than 2^31 bases, read " +
-                                            std::to_string(r) + " has " +
-                                            std::to_string(seqs.offsets[r + 1] - seqs.offsets[r]));
-    auto out_offsets = empty<int64_t>(seqs.n + 1);
-    int64_t* oo = out_offsets.mutable_data();
-    {
-        py::gil_scoped_release nogil;
-        oo[0] = 0;
-        kmer_counts(seqs.data, seqs.offsets, seqs.n, spec, oo + 1);
-        for (std::size_t r = 0; r < seqs.n; ++r) oo[r + 1] += oo[r];
-    }
-    const auto total = static_cast<py::ssize_t>(oo[seqs.n]);
-    py::array_t<uint64_t> codes = spec.words() == 1 ? output_array<uint64_t>({total})
-                                                    : output_array<uint64_t>({total, 2});
-    py::object pos = py::none();
-    int32_t* pp = nullptr;
-    if (positions) {
-        auto p = output_array<int32_t>({total});
-        pp = p.mutable_data();
-        pos = std::move(p);
-    }
-    uint64_t* cp = codes.mutable_data();
-    {
-        py::gil_scoped_release nogil;
-        kmerx::kmer_codes(seqs.data, seqs.offsets, seqs.n, spec, oo, cp, pp);
-    }
-    return py::make_tuple(codes, out_offsets, pos);
+    return two_pass(
+        seqs, spec.words(), positions,
+        [&](int64_t* counts) { kmer_counts(seqs.data, seqs.offsets, seqs.n, spec, counts); },
+        [&](const int64_t* oo, uint64_t* codes, int32_t* pos) {
+            kmerx::kmer_codes(seqs.data, seqs.offsets, seqs.n, spec, oo, codes, pos);
+        });
 }
 
 py::array_t<uint8_t> pack(const carray<uint8_t>& seq) {

@@ -16,43 +16,17 @@ namespace kmerx::bind {
 
 namespace {
 
-void check_positions(const Seqs& seqs) {
-    for (std::size_t r = 0; r < seqs.n; ++r)
-        if (seqs.offsets[r + 1] - seqs.offsets[r] > INT32_MAX)
-            throw std::invalid_argument("positions need reads shorter than 2^31 bases, read " + std::to_string(r) +
-                                        " has " + std::to_string(seqs.offsets[r + 1] - seqs.offsets[r]));
-}
-
 // Returns (values uint64[n] or uint64[n, num_hashes], out_offsets int64[reads + 1], positions int32[n] or None).
 py::tuple nthash(const carray<uint8_t>& data, const carray<int64_t>& offsets, int64_t k, int64_t num_hashes,
                  const std::string& strand, bool positions) {
     const Seqs seqs = as_seqs(data, offsets);
     const NtHashSpec spec = make_nthash_spec(k, num_hashes, strand);
-    if (positions) check_positions(seqs);
-    auto out_offsets = empty<int64_t>(seqs.n + 1);
-    int64_t* oo = out_offsets.mutable_data();
-    {
-        py::gil_scoped_release nogil;
-        oo[0] = 0;
-        nthash_counts(seqs.data, seqs.offsets, seqs.n, spec.k, oo + 1);
-        for (std::size_t r = 0; r < seqs.n; ++r) oo[r + 1] += oo[r];
-    }
-    const auto total = static_cast<py::ssize_t>(oo[seqs.n]);
-    py::array_t<uint64_t> values = spec.num_hashes == 1 ? output_array<uint64_t>({total})
-                                                        : output_array<uint64_t>({total, spec.num_hashes});
-    py::object pos = py::none();
-    int32_t* pp = nullptr;
-    if (positions) {
-        auto p = output_array<int32_t>({total});
-        pp = p.mutable_data();
-        pos = std::move(p);
-    }
-    uint64_t* vp = values.mutable_data();
-    {
-        py::gil_scoped_release nogil;
-        kmerx::nthash(seqs.data, seqs.offsets, seqs.n, spec, oo, vp, pp);
-    }
-    return py::make_tuple(values, out_offsets, pos);
+    return two_pass(
+        seqs, spec.num_hashes, positions,
+        [&](int64_t* counts) { nthash_counts(seqs.data, seqs.offsets, seqs.n, spec.k, counts); },
+        [&](const int64_t* oo, uint64_t* values, int32_t* pos) {
+            kmerx::nthash(seqs.data, seqs.offsets, seqs.n, spec, oo, values, pos);
+        });
 }
 
 // Returns (hashes uint64[n], out_offsets int64[reads + 1], positions int32[n]).
@@ -60,7 +34,7 @@ py::tuple minimizers(const carray<uint8_t>& data, const carray<int64_t>& offsets
     const Seqs seqs = as_seqs(data, offsets);
     if (k < 1) throw std::invalid_argument("k must be >= 1, got " + std::to_string(k));
     if (w < 1) throw std::invalid_argument("w must be >= 1, got " + std::to_string(w));
-    check_positions(seqs);
+    check_int32_reads(seqs, "minimizers");
     std::vector<uint64_t> hashes;
     std::vector<int32_t> pos;
     auto out_offsets = empty<int64_t>(seqs.n + 1);

@@ -21,10 +21,7 @@ py::tuple minimizers(const carray<uint8_t>& data, const carray<int64_t>& offsets
                      bool positions) {
     const Seqs seqs = as_seqs(data, offsets);
     const MinimizerSpec spec = make_minimizer_spec(k, w, hpc);
-    for (std::size_t r = 0; r < seqs.n; ++r)
-        if (seqs.offsets[r + 1] - seqs.offsets[r] > INT32_MAX)
-            throw std::invalid_argument("minimizers need reads shorter than 2^31 bases, read " + std::to_string(r) +
-                                        " has " + std::to_string(seqs.offsets[r + 1] - seqs.offsets[r]));
+    check_int32_reads(seqs, "minimizers");
     auto out_offsets = empty<int64_t>(seqs.n + 1);
     int64_t* oo = out_offsets.mutable_data();
     py::object hash = py::none(), end = py::none(), strand = py::none(), span = py::none();

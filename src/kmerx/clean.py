@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from kmerx import _core
 from kmerx._arrow import binary_array, seq_buffers, string_array
+from kmerx._checks import check_int
 from kmerx.config import StageConfig
 
 __all__ = ["CleanConfig", "clean", "RC_SUFFIX"]
@@ -80,11 +81,11 @@ class CleanConfig(StageConfig):
         for name in ("quality_cutoff", "quality_cutoff_5p"):
             value = getattr(self, name)
             if value is not None:
-                _check_int(name, value, 0, 255)
+                check_int(name, value, 0, 255)
         _check_choice("phred_offset", self.phred_offset, (33, 64))
-        _check_int("min_length", self.min_length, 0, 2**62)
-        _check_int("n_run_length", self.n_run_length, 1, 2**62)
-        _check_int("seed", self.seed, 0, 2**64 - 1)
+        check_int("min_length", self.min_length, 0, 2**62)
+        check_int("n_run_length", self.n_run_length, 1, 2**62)
+        check_int("seed", self.seed, 0, 2**64 - 1)
         if self.max_n_fraction is not None:
             f = self.max_n_fraction
             if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f <= 1.0:
@@ -99,13 +100,6 @@ def _check_type(name: str, value: object, typ: type) -> None:
 def _check_choice(name: str, value: object, choices: tuple) -> None:
     if isinstance(value, bool) or value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-
-
-def _check_int(name: str, value: object, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
 
 
 def _as_batch(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:

@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from kmerx import _core
 from kmerx._arrow import binary_array, string_array
+from kmerx._checks import check_int
 from kmerx._core import FastxFormatError
 from kmerx.config import StageConfig
 
@@ -52,21 +53,13 @@ _PY_DECODED = ("bz2", "xz", "zstd")
 
 
 # ---- argument checks -----------------------------------------------------------------------------
-def _check_int(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {value}")
-    return int(value)
-
-
 def _check_options(format: str, phred: int, batch_bytes: int, first_index: int) -> None:
     if format not in _FORMATS:
         raise ValueError(f"format must be one of {_FORMATS}, got {format!r}")
     if phred not in (33, 64) or isinstance(phred, bool):
         raise ValueError(f"phred must be 33 or 64, got {phred!r}")
-    _check_int("batch_bytes", batch_bytes, 1)
-    _check_int("first_index", first_index, 0)
+    check_int("batch_bytes", batch_bytes, 1)
+    check_int("first_index", first_index, 0)
 
 
 # ---- sources ---------------------------------------------------------------------------------------
@@ -216,8 +209,8 @@ def _check_range(byte_range: Any) -> tuple[int, int]:
         start, end = byte_range
     except (TypeError, ValueError):
         raise TypeError(f"byte_range must be a (start, end) tuple, got {byte_range!r}") from None
-    start = _check_int("byte_range start", start, 0)
-    end = _check_int("byte_range end", end, start)
+    start = check_int("byte_range start", start, 0)
+    end = check_int("byte_range end", end, start)
     return start, end
 
 
@@ -386,7 +379,7 @@ def split(path: str | os.PathLike, n: int) -> list[tuple[int, int]]:
 
     Raises ValueError for ``n < 1`` or a compressed file; TypeError for a non-int ``n``.
     """
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     p = os.fspath(path)
     with open(p, "rb") as f:
         comp = _core.sniff_compression(f.read(18))

@@ -18,7 +18,8 @@ import pyarrow as pa
 
 from kmerx import _core
 from kmerx._arrow import list_array
-from kmerx.kmers.codes import _check_k, decode_kmers, encode_kmers
+from kmerx._checks import check_int
+from kmerx.kmers.codes import decode_kmers, encode_kmers
 
 __all__ = ["DEFAULT_SPECIALS", "Vocab"]
 
@@ -27,14 +28,6 @@ DEFAULT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 UNK = "[UNK]"
 _FORMAT = "kmerx.vocab"
 _VERSION = 1
-
-
-def _check_int(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {value}")
-    return int(value)
 
 
 def _check_codes(codes: Any, k: int, name: str = "codes") -> np.ndarray:
@@ -76,7 +69,7 @@ class Vocab:
 
     def __init__(self, k: int, codes: Any, counts: Any, *, specials: Sequence[str] = DEFAULT_SPECIALS) -> None:
         """Wraps codes already in id order (use :meth:`from_counts` to build one from raw counts)."""
-        self.k = _check_k(k)
+        self.k = check_int("k", k, 1, 64)
         self.specials = _check_specials(specials)
         self._codes = _check_codes(codes, self.k)
         self._counts = np.ascontiguousarray(np.asarray(counts, dtype=np.uint64).reshape(-1))
@@ -92,11 +85,11 @@ class Vocab:
                     specials: Sequence[str] = DEFAULT_SPECIALS) -> Vocab:
         """A vocabulary of the codes counted at least ``min_count`` times, the most frequent first,
         ``max_size`` tokens at most (special tokens included). Repeated codes have their counts summed."""
-        k = _check_k(k)
+        k = check_int("k", k, 1, 64)
         specials = _check_specials(specials)
-        min_count = _check_int("min_count", min_count, 0)
+        min_count = check_int("min_count", min_count, 0)
         if max_size is not None:
-            max_size = _check_int("max_size", max_size, 0)
+            max_size = check_int("max_size", max_size, 0)
             if max_size < len(specials):
                 raise ValueError(f"max_size must be >= the {len(specials)} special tokens, got {max_size}")
         codes = _check_codes(codes, k)
@@ -162,7 +155,7 @@ class Vocab:
 
     def kmer_of(self, token_id: int) -> str:
         """The k-mer (or special token) of an id."""
-        token_id = _check_int("token_id", token_id, 0)
+        token_id = check_int("token_id", token_id, 0)
         if token_id >= len(self):
             raise IndexError(f"token_id must be < {len(self)}, got {token_id}")
         if token_id < len(self.specials):

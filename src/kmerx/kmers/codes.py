@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from kmerx import _core
 from kmerx._arrow import list_array, seq_buffers, string_array
+from kmerx._checks import check_int
 
 __all__ = [
     "canonical",
@@ -43,22 +44,14 @@ _M2 = np.uint64(0x0F0F0F0F0F0F0F0F)
 
 
 def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if not 1 <= k <= 64:
-        raise ValueError(f"k must be in 1..64, got {k}")
-    return int(k)
+    return check_int("k", k, 1, 64)
 
 
 def _check_args(k: Any, strand: str, stride: Any) -> tuple[int, int]:
     k = _check_k(k)
     if strand not in STRANDS:
         raise ValueError(f"strand must be one of {STRANDS}, got {strand!r}")
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)):
-        raise TypeError(f"stride must be an int, got {type(stride).__name__}")
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    return k, int(stride)
+    return k, check_int("stride", stride, 1)
 
 
 def _as_bytes(s: Any) -> bytes:
@@ -107,7 +100,11 @@ def kmer_codes_numpy(
     outputs are cupy arrays; numpy inputs give numpy outputs computed on the GPU."""
     k, stride = _check_args(k, strand, stride)
     if device == "cuda":
-        out = _kmer_codes_cuda(data, offsets, k, strand, stride, bool(positions))
+        out = run_cuda(
+            data, offsets, k, stride, 1 if k <= 32 else 2, bool(positions),
+            lambda cuda, d, o, ix, v, p: cuda.kmer_fill(d, o, k, strand, stride, ix, v, p),
+            lambda cuda: cuda.kmer_codes_host(data, offsets, k, strand, stride, bool(positions)),
+        )
     elif device == "cpu":
         out = _core.kmer_codes(data, offsets, k, strand, stride, bool(positions))
     else:
@@ -125,10 +122,14 @@ def _cuda_module():
     return _cuda
 
 
-def _kmer_codes_cuda(data, offsets, k: int, strand: str, stride: int, positions: bool):
+def run_cuda(data, offsets, k: int, stride: int, width: int, positions: bool, fill, host):
+    """A per-k-mer op's two passes on the GPU. Device arrays (``__cuda_array_interface__``): pass 1
+    ``_cuda.window_index`` gives every k-mer its slot, then ``fill(cuda, data, offsets, index, values,
+    positions)`` writes ``width`` uint64 per k-mer; outputs are cupy arrays. Host arrays go through
+    ``host(cuda)``, the op's numpy round trip. Returns ``(values, out_offsets, positions or None)``."""
     cuda = _cuda_module()
-    if not hasattr(data, "__cuda_array_interface__"):  # host arrays: a round trip through the GPU
-        return cuda.kmer_codes_host(data, offsets, k, strand, stride, positions)
+    if not hasattr(data, "__cuda_array_interface__"):
+        return host(cuda)
     import cupy as cp
 
     data = cp.ascontiguousarray(data, dtype=cp.uint8)
@@ -140,11 +141,11 @@ def _kmer_codes_cuda(data, offsets, k: int, strand: str, stride: int, positions:
         raise ValueError(f"seqs: offsets must be non-decreasing, offsets[-1] - offsets[0] = {bases}")
     index = cp.empty(bases + 1, dtype=cp.int64)
     out_offsets = cp.empty(offsets.size, dtype=cp.int64)
-    total = cuda.kmer_index(data, offsets, k, strand, stride, index, out_offsets)
-    codes = cp.empty((total,) if k <= 32 else (total, 2), dtype=cp.uint64)
+    total = cuda.window_index(data, offsets, k, stride, index, out_offsets)
+    values = cp.empty((total,) if width == 1 else (total, width), dtype=cp.uint64)
     pos = cp.empty(total, dtype=cp.int32) if positions else None
-    cuda.kmer_fill(data, offsets, k, strand, stride, index, codes, pos)
-    return codes, out_offsets, pos
+    fill(cuda, data, offsets, index, values, pos)
+    return values, out_offsets, pos
 
 
 def kmer_codes(

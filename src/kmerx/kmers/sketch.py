@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from kmerx import _core
-from kmerx.kmers.codes import _check_k, seq_arrays
+from kmerx._checks import check_int
+from kmerx.kmers.codes import seq_arrays
 
 __all__ = ["FracMinHash", "MinHash", "Sketch", "load_signatures", "max_hash_for_scaled", "save_signatures"]
 
@@ -33,7 +34,7 @@ _U64_MAX = 2**64 - 1
 
 def max_hash_for_scaled(scaled: int) -> int:
     """sourmash's ``max_hash`` for ``scaled`` (float division and rounding included, bit for bit)."""
-    scaled = _check_positive("scaled", scaled)
+    scaled = check_int("scaled", scaled, 1)
     if scaled == 1:
         return _U64_MAX
     return min(int(round(_U64_MAX / scaled, 0)), _U64_MAX)
@@ -43,14 +44,6 @@ def _scaled_for_max_hash(max_hash: int) -> int:
     return min(int(round(_U64_MAX / max_hash, 0)), _U64_MAX)
 
 
-def _check_positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
 class Sketch:
     """A MinHash sketch: ``k``, ``seed`` and either ``scaled`` (FracMinHash) or ``num`` (bottom-k).
 
@@ -58,11 +51,11 @@ class Sketch:
 
     def __init__(self, k: int, *, scaled: int = 0, num: int = 0, seed: int = 42, name: str = "",
                  filename: str = "") -> None:
-        self.k = _check_k(k)
+        self.k = check_int("k", k, 1, 64)
         if bool(scaled) == bool(num):
             raise ValueError(f"give exactly one of scaled and num (both > 0 or both 0), got scaled={scaled}, num={num}")
-        self.scaled = _check_positive("scaled", scaled) if scaled else 0
-        self.num = _check_positive("num", num) if num else 0
+        self.scaled = check_int("scaled", scaled, 1) if scaled else 0
+        self.num = check_int("num", num, 1) if num else 0
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= _U64_MAX:
             raise ValueError(f"seed must be an int in 0..2**64-1, got {seed!r}")
         self.seed = int(seed)
@@ -148,14 +141,14 @@ class Sketch:
         if self.scaled:
             if num is not None:
                 raise ValueError(f"a scaled sketch downsamples by scaled, got num={num}")
-            scaled = _check_positive("scaled", self.scaled if scaled is None else scaled)
+            scaled = check_int("scaled", self.scaled if scaled is None else scaled, 1)
             if scaled < self.scaled:
                 raise ValueError(f"scaled must be >= this sketch's scaled {self.scaled}, got {scaled}")
             out = self._like(scaled=scaled)
         else:
             if scaled is not None:
                 raise ValueError(f"a num sketch downsamples by num, got scaled={scaled}")
-            num = _check_positive("num", self.num if num is None else num)
+            num = check_int("num", self.num if num is None else num, 1)
             if num > self.num:
                 raise ValueError(f"num must be <= this sketch's num {self.num}, got {num}")
             out = self._like(num=num)
@@ -249,14 +242,14 @@ class FracMinHash(Sketch):
     """Scaled MinHash (sourmash ``MinHash(0, k, scaled=scaled)``): keeps every hash <= max_hash."""
 
     def __init__(self, k: int, scaled: int = 1000, *, seed: int = 42, name: str = "", filename: str = "") -> None:
-        super().__init__(k, scaled=_check_positive("scaled", scaled), seed=seed, name=name, filename=filename)
+        super().__init__(k, scaled=check_int("scaled", scaled, 1), seed=seed, name=name, filename=filename)
 
 
 class MinHash(Sketch):
     """Bottom-k MinHash (sourmash ``MinHash(num, k)``): keeps the ``num`` smallest distinct hashes."""
 
     def __init__(self, k: int, num: int = 500, *, seed: int = 42, name: str = "", filename: str = "") -> None:
-        super().__init__(k, num=_check_positive("num", num), seed=seed, name=name, filename=filename)
+        super().__init__(k, num=check_int("num", num, 1), seed=seed, name=name, filename=filename)
 
 
 def save_signatures(path: str | os.PathLike, sketches: Sketch | Iterable[Sketch], *, name: str | None = None,

@@ -14,44 +14,18 @@ checked: the same number of k-mers and the same XOR of all hashes on both sides.
 
 from __future__ import annotations
 
-import gzip
 import pathlib
-import re
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
-from conftest import compare, shared, with_threads
+from conftest import acgt_pieces, compare, with_threads
 
 from kmerx import kmers
 
 K = 31
-CHRX_BASES = 20_000_000
 HERE = pathlib.Path(__file__).resolve().parent
-
-
-def acgt_pieces(seqs: list[bytes]) -> list[bytes]:
-    return [p for s in seqs for p in re.split(rb"[^ACGT]+", s.upper()) if len(p) >= K]
-
-
-def chrx() -> list[bytes]:
-    text = gzip.decompress(shared("genomes/human_GRCh37_chrX_first70Mb.fa.gz").read_bytes())
-    body = text.split(b"\n", 1)[1].split(b">", 1)[0].replace(b"\n", b"")
-    return [body[:CHRX_BASES]]
-
-
-def reads() -> list[bytes]:
-    lines = gzip.decompress(shared("reads/SRR059298_subset_100k.fastq.gz").read_bytes()).split(b"\n")
-    return lines[1::4]
-
-
-def quick_seqs() -> list[bytes]:
-    rng = np.random.default_rng(11)
-    return [
-        bytes(np.frombuffer(b"ACGTN", np.uint8)[rng.choice(5, 300, p=[0.245] * 4 + [0.02])])
-        for _ in range(500)
-    ]
 
 
 @pytest.fixture(scope="session")
@@ -119,17 +93,11 @@ def bench(benchmark, name, seqs, rounds, peer_binary, tmp_path):
     assert next(iter(got.values()))[0] == int(np.sum(np.diff(offsets) - K + 1))
 
 
-def test_nthash_chrx(benchmark, full, rounds, peer_binary, tmp_path):
-    name, seqs = (
-        ("chrX first 20 Mb", acgt_pieces(chrx())) if full else ("quick random", acgt_pieces(quick_seqs()))
-    )
-    bench(benchmark, name, seqs, rounds, peer_binary, tmp_path)
+def test_nthash_chrx(benchmark, chrx_seqs, rounds, peer_binary, tmp_path):
+    name, seqs = chrx_seqs
+    bench(benchmark, name, acgt_pieces(seqs, K), rounds, peer_binary, tmp_path)
 
 
-def test_nthash_reads(benchmark, full, rounds, peer_binary, tmp_path):
-    name, seqs = (
-        ("SRR059298 100k reads", acgt_pieces(reads()))
-        if full
-        else ("quick random", acgt_pieces(quick_seqs()))
-    )
-    bench(benchmark, name, seqs, rounds, peer_binary, tmp_path)
+def test_nthash_reads(benchmark, read_seqs, rounds, peer_binary, tmp_path):
+    name, seqs = read_seqs
+    bench(benchmark, name, acgt_pieces(seqs, K), rounds, peer_binary, tmp_path)

@@ -16,9 +16,11 @@ from __future__ import annotations
 import gzip
 import os
 import pathlib
+import re
 import time
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 SHARED = pathlib.Path(os.environ.get("KMERX_SHARED_DATA", pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
@@ -46,6 +48,46 @@ def shared(name: str) -> pathlib.Path:
     if not path.exists():
         pytest.skip(f"benchmark input {path} is missing (../shared/data is not beside the project)")
     return path
+
+
+# ---- shared inputs: (label, list of sequences); real data with --full, a small random set otherwise ----
+CHRX_BASES = 20_000_000
+
+
+def chrx() -> list[bytes]:
+    """The first 20 Mb of human chrX as one sequence (N runs included)."""
+    text = gzip.decompress(shared("genomes/human_GRCh37_chrX_first70Mb.fa.gz").read_bytes())
+    body = text.split(b"\n", 1)[1].split(b">", 1)[0].replace(b"\n", b"")
+    return [body[:CHRX_BASES]]
+
+
+def srr_reads() -> list[bytes]:
+    """The 100k SRR059298 Illumina reads (72 bp; 3.5% hold an N)."""
+    lines = gzip.decompress(shared("reads/SRR059298_subset_100k.fastq.gz").read_bytes()).split(b"\n")
+    return lines[1::4]
+
+
+def quick_seqs() -> list[bytes]:
+    rng = np.random.default_rng(11)
+    return [
+        bytes(np.frombuffer(b"ACGTN", np.uint8)[rng.choice(5, 300, p=[0.245] * 4 + [0.02])])
+        for _ in range(500)
+    ]
+
+
+def acgt_pieces(seqs: list[bytes], k: int) -> list[bytes]:
+    """The sequences split at non-ACGT bases, pieces shorter than k dropped (for peers without N handling)."""
+    return [p for s in seqs for p in re.split(rb"[^ACGT]+", s.upper()) if len(p) >= k]
+
+
+@pytest.fixture(scope="session")
+def chrx_seqs(full) -> tuple[str, list[bytes]]:
+    return ("chrX first 20 Mb", chrx()) if full else ("quick random", quick_seqs())
+
+
+@pytest.fixture(scope="session")
+def read_seqs(full) -> tuple[str, list[bytes]]:
+    return ("SRR059298 100k reads", srr_reads()) if full else ("quick random", quick_seqs())
 
 
 def tiny_fastq(tmp_path_factory, n: int = 2000, length: int = 150, compressed: bool = False) -> pathlib.Path:

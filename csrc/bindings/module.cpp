@@ -11,6 +11,7 @@ void init_fastx(py::module_& m);
 void init_clean(py::module_& m);
 void init_stats(py::module_& m);
 void init_encode(py::module_& m);
+void init_count(py::module_& m);
 }  // namespace kmerx::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
     kmerx::bind::init_clean(m);
     kmerx::bind::init_stats(m);
     kmerx::bind::init_encode(m);
+    kmerx::bind::init_count(m);
 }

@@ -109,12 +109,11 @@ class KmerCounts:
 
         with atomic_path(path) as tmp:
             schema = self.to_table(0, 0, kmers=kmers).schema
-            # Sorted codes: delta-packed, uncompressed (zstd gains little on deltas), with statistics so
-            # readers can skip row groups by code; counts (mostly small) dictionary-encoded.
+            # Codes plain and uncompressed (delta packing costs more time than it saves here), with
+            # statistics so readers can skip row groups by code; counts (mostly small) dictionary-encoded.
             codes = [c for c in ("code", "code_hi", "code_lo") if c in schema.names]
             opts = dict(compression={n: "zstd" if n == "kmer" else "NONE" for n in schema.names},
-                        use_dictionary=["count"], column_encoding={c: "DELTA_BINARY_PACKED" for c in codes},
-                        write_statistics=codes)
+                        use_dictionary=["count"], write_statistics=codes)
             with pq.ParquetWriter(tmp, schema, **opts) as w:
                 for s in range(0, max(len(self), 1), rows_per_group):
                     w.write_table(self.to_table(s, s + rows_per_group, kmers=kmers))

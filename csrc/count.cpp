@@ -546,9 +546,8 @@ class KmerCountState {
         cap = at;
         out_codes = static_cast<uint64_t*>(map_bytes(cap * W * 8));
         out_counts = static_cast<uint32_t*>(map_bytes(cap * 4));
-        // Written densely: huge pages cut the page faults (the VM is slow at those).
-        ::madvise(out_codes, cap * W * 8, MADV_HUGEPAGE);
-        ::madvise(out_counts, cap * 4, MADV_HUGEPAGE);
+        // No huge pages here: the results of high-coverage input fill a small part of each bin's
+        // upper-bound region, and 2 MB pages would populate the gaps too.
         std::atomic<int> next{0};
         std::vector<uint64_t> maxes(T, 0);
         parallel_for(T, [&](std::size_t w, std::size_t) {

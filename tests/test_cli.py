@@ -105,3 +105,61 @@ def test_pipe_closed_early_is_not_an_error():
     p = subprocess.run(f"{sys.executable} -m kmerx kmers {MT} -k 5 | head -1", shell=True, capture_output=True)
     assert p.stdout.count(b"\n") == 1
     assert b"Traceback" not in p.stderr and b"Error" not in p.stderr
+
+
+# ---- kmerx count / histo -------------------------------------------------------------------------
+@pytest.mark.parametrize("k,strand", [(21, "canonical"), (5, "forward")])
+def test_count_parquet_equals_jellyfish(tmp_path, k, strand):
+    oracle = ORACLE / f"MT-human.k{k}.{strand}.tsv.gz"
+    if not oracle.exists():
+        pytest.skip(f"{oracle} missing (../shared/data not beside the project)")
+    out = tmp_path / "c.parquet"
+    args = ["count", str(MT), "-k", str(k), "-o", str(out), "--max-memory", "1M", "--threads", "2"]
+    r = kmerx(*args + (["--forward"] if strand == "forward" else []))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == b""  # no progress bar when stderr is not a terminal
+    t = pq.read_table(out)
+    assert t.column_names == ["kmer", "count", "code"]
+    got = "".join(f"{s}\t{c}\n" for s, c in zip(t.column("kmer").to_pylist(), t.column("count").to_pylist()))
+    assert got == gzip.decompress(oracle.read_bytes()).decode()
+    assert [p.name for p in tmp_path.iterdir()] == ["c.parquet"]  # written atomically, no leftovers
+
+
+def test_count_top_filters_and_histo(tmp_path):
+    out = tmp_path / "c.parquet"
+    r = kmerx("count", str(MT), str(MT), "-k", "5", "-o", str(out), "--top", "3", "--min-count", "2")
+    assert r.returncode == 0, r.stderr
+    counts = pq.read_table(out).column("count").to_pylist()
+    assert len(counts) == 3 and counts == sorted(counts, reverse=True)
+    full = tmp_path / "full.parquet"
+    assert kmerx("count", str(MT), "-k", "5", "-o", str(full)).returncode == 0
+    by_file = kmerx("histo", str(MT), "-k", "5")
+    by_parquet = kmerx("histo", str(full))
+    assert by_file.returncode == 0 and by_file.stdout == by_parquet.stdout
+    lines = [tuple(map(int, line.split("\t"))) for line in by_file.stdout.decode().splitlines()]
+    table = pq.read_table(full).column("count").to_pylist()
+    assert sum(n for _, n in lines) == len(table) and sum(c * n for c, n in lines) == sum(table)
+    histo = tmp_path / "h.tsv"
+    assert kmerx("histo", str(full), "-o", str(histo)).returncode == 0
+    assert histo.read_bytes() == by_parquet.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["count", "-k", "99", "-o", "x.parquet"], "-k must be in 1..64, got 99"),
+    (["count", "-k", "5", "-o", "x.parquet", "--max-memory", "10K"], "max_memory must be >= "),
+    (["count", "-k", "5", "-o", "x.parquet", "--min-count", "5", "--max-count", "2"], "min_count must be <= max_count"),
+    (["histo"], "-k is required"),
+])
+def test_count_bad_arguments(tmp_path, args, msg):
+    r = kmerx(*args[:1], str(MT), *args[1:])
+    assert r.returncode == 1
+    assert r.stderr.decode().startswith("kmerx: error: ") and msg in r.stderr.decode()
+    assert r.stderr.count(b"\n") == 1
+
+
+def test_count_bad_file(tmp_path):
+    bad = tmp_path / "bad.fq"
+    bad.write_bytes(b"@r1\nACGT\n+\nII\n")
+    r = kmerx("count", str(bad), "-k", "3", "-o", str(tmp_path / "o.parquet"))
+    assert r.returncode == 1 and r.stderr.startswith(b"kmerx: error: ") and r.stderr.count(b"\n") == 1
+    assert not (tmp_path / "o.parquet").exists()

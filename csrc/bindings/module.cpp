@@ -15,6 +15,7 @@ void init_sketch(py::module_& m);
 void init_vocab(py::module_& m);
 void init_hash(py::module_& m);
 void init_minimizer(py::module_& m);
+void init_count(py::module_& m);
 }  // namespace kmerx::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -28,4 +29,5 @@ PYBIND11_MODULE(_core, m) {
     kmerx::bind::init_vocab(m);
     kmerx::bind::init_hash(m);
     kmerx::bind::init_minimizer(m);
+    kmerx::bind::init_count(m);
 }

@@ -53,7 +53,7 @@ def _lazy(name: str):
 
 def __getattr__(name: str):
     # Submodules and their main entry points load on first use, so `import kmerx` stays fast.
-    if name in ("io", "clean", "kmers", "stats", "cli", "vocab"):
+    if name in ("io", "clean", "count", "kmers", "stats", "cli", "vocab"):
         return _lazy(name)
     if name in ("read", "read_pairs", "ReadConfig", "READ_SCHEMA"):
         return getattr(_lazy("io"), name)

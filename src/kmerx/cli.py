@@ -147,6 +147,87 @@ def cmd_kmers(args) -> None:
         sys.stdout.buffer.flush()
 
 
+# ---- kmerx count / histo ------------------------------------------------------------------------
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """Bytes of '2G', '512M', '100K' or a plain number."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in _SIZE_UNITS else ""
+    try:
+        value = float(t[: len(t) - len(unit)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size like 2G, 512M or 1000000, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"size must be > 0, got {text!r}")
+    return int(value * _SIZE_UNITS[unit])
+
+
+def _counts(args, files: list[str]):
+    """KmerCounts of files, with a progress bar over reads."""
+    from kmerx import count, io
+
+    kw = {"canonical": not args.forward, "max_memory": args.max_memory, "tmp_dir": args.tmp_dir}
+    if hasattr(args, "min_count"):
+        kw.update(min_count=args.min_count, max_count=args.max_count)
+    counter = count.Counter(args.k, **kw)
+    for path in files:
+        with _progress(os.path.basename(path), "reads") as bar:
+            for batch in count.prefetch(io.read(path, phred=args.phred, batch_bytes=16 << 20)):
+                counter.add(batch)
+                bar.update(batch.num_rows)
+    return counter.finish()
+
+
+def _check_k(k) -> None:
+    if k is not None and not 1 <= k <= 64:
+        raise _Fail(f"-k must be in 1..64, got {k}")
+
+
+def cmd_count(args) -> None:
+    _check_k(args.k)
+    if args.top is not None and args.top < 0:
+        raise _Fail(f"--top must be >= 0, got {args.top}")
+    result = _counts(args, args.files)
+    if args.top is not None:
+        result = result.top(args.top)
+    result.to_parquet(args.output, kmers=not args.no_kmers)
+
+
+def cmd_histo(args) -> None:
+    from kmerx.count import KmerCounts
+
+    if len(args.inputs) == 1 and args.inputs[0].endswith(".parquet"):
+        result = KmerCounts.from_parquet(args.inputs[0])
+        if args.k is not None and args.k != result.k:
+            raise _Fail(f"-k {args.k} does not match {args.inputs[0]}, which holds k={result.k} counts")
+    else:
+        if args.k is None:
+            raise _Fail("-k is required when counting FASTA/FASTQ files")
+        _check_k(args.k)
+        result = _counts(args, args.inputs)
+    values, n = result.histogram()
+    text = "".join(f"{v}\t{c}\n" for v, c in zip(values.tolist(), n.tolist(), strict=True))
+    if args.output:
+        from kmerx.formats import atomic_path
+
+        with atomic_path(args.output) as tmp, open(tmp, "w") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _count_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--forward", action="store_true", help="count k-mers as read (default: canonical k-mers)")
+    p.add_argument("--max-memory", type=_size, default="2G", metavar="SIZE",
+                   help="memory for binned k-mers before spilling to --tmp-dir (default 2G)")
+    p.add_argument("--tmp-dir", metavar="DIR", help="where bins spill (default: $TMPDIR or /tmp)")
+    p.add_argument("--threads", type=int, default=argparse.SUPPRESS, help="native threads (default: all cores)")
+
+
 # ---- entry point ---------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +258,30 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--format", choices=("tsv", "parquet"), default="tsv", help="output format (default tsv)")
     k.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout, tsv only)")
     k.set_defaults(func=cmd_kmers)
+
+    c = sub.add_parser("count", parents=[common], help="exact k-mer counts to Parquet (like KMC, jellyfish)",
+                       description="Exact counts of the k-mers (free of non-ACGT bases) of all FILEs, written "
+                                   "atomically to a Parquet file with columns kmer, count and code (code_hi, "
+                                   "code_lo for k > 32), sorted by k-mer (or by count with --top).")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("-k", type=int, required=True, help="k-mer length, 1..64")
+    c.add_argument("-o", "--output", required=True, metavar="OUT", help="output Parquet file")
+    c.add_argument("--min-count", type=int, default=1, metavar="N", help="drop k-mers seen fewer times (default 1)")
+    c.add_argument("--max-count", type=int, default=None, metavar="N", help="drop k-mers seen more times")
+    c.add_argument("--top", type=int, default=None, metavar="N", help="keep the N most frequent k-mers only")
+    c.add_argument("--no-kmers", action="store_true",
+                   help="write codes and counts only, not the k-mer strings (smaller, faster to write)")
+    _count_options(c)
+    c.set_defaults(func=cmd_count)
+
+    h = sub.add_parser("histo", parents=[common], help="k-mer spectrum, as 'jellyfish histo' prints it",
+                       description="Lines 'count<TAB>number of distinct k-mers with that count' of FILEs (counted "
+                                   "with -k) or of a counts.parquet file written by 'kmerx count'.")
+    h.add_argument("inputs", nargs="+", metavar="FILE|counts.parquet")
+    h.add_argument("-k", type=int, default=None, help="k-mer length, 1..64 (required for FASTA/FASTQ input)")
+    h.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    _count_options(h)
+    h.set_defaults(func=cmd_histo)
     return p
 
 

@@ -305,7 +305,7 @@ def unpack_2bit(packed: Any, n: int) -> bytes:
 
 def count_kmers(codes: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(unique_codes, counts)`` sorted ascending (by (hi, lo) for k > 32). Accepts a codes array or
-    the list array :func:`kmer_codes` returns."""
+    the list array :func:`kmer_codes` returns. Counted by the native counter of :mod:`kmerx.count`."""
     counter = KmerCounter()
     counter.add(codes)
     return counter.result()
@@ -313,45 +313,22 @@ def count_kmers(codes: Any) -> tuple[np.ndarray, np.ndarray]:
 
 class KmerCounter:
     """Counts codes added batch by batch: ``add(codes)`` then ``result() -> (unique, counts)`` sorted
-    ascending. Each batch is reduced to its distinct codes at once, so memory follows the number of
-    distinct k-mers, not the input size. (Exact large-scale counting with spilling is ``kmerx.count``.)"""
+    ascending. A thin wrapper over :class:`kmerx.count.Counter` for codes computed elsewhere (without k,
+    codes are taken as 64- or 128-bit keys); counting reads directly is :func:`kmerx.count.count`."""
 
     def __init__(self) -> None:
-        self._codes: list[np.ndarray] = []
-        self._counts: list[np.ndarray] = []
-        self._pending = 0
+        self._counter = None
 
     def add(self, codes: Any) -> None:
-        u, c = _reduce(_codes_numpy(codes), None)
-        self._codes.append(u)
-        self._counts.append(c)
-        self._pending += len(u)
-        if len(self._codes) > 1 and self._pending > 4 * max(len(self._codes[0]), 1 << 20):
-            self._collapse()
+        from kmerx.count import Counter
+
+        codes = _codes_numpy(codes)
+        if self._counter is None:
+            self._counter = Counter(32 if codes.ndim == 1 else 64, canonical=False)
+        self._counter.add_codes(codes)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        self._collapse()
-        if not self._codes:
-            return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        return self._codes[0], self._counts[0]
-
-    def _collapse(self) -> None:
-        if len(self._codes) > 1:
-            u, c = _reduce(np.concatenate(self._codes), np.concatenate(self._counts))
-            self._codes, self._counts, self._pending = [u], [c], 0
-
-
-def _reduce(codes: np.ndarray, counts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct codes in ascending order with their summed counts (1 each when counts is None)."""
-    if codes.ndim == 2:
-        order = np.lexsort((codes[:, 1], codes[:, 0]))
-        codes = codes[order]
-        new = np.any(codes[1:] != codes[:-1], axis=1)
-    else:
-        order = np.argsort(codes, kind="stable")
-        codes = codes[order]
-        new = codes[1:] != codes[:-1]
-    starts = np.flatnonzero(np.concatenate([[True], new])) if len(codes) else np.zeros(0, np.intp)
-    weights = np.ones(len(codes), np.int64) if counts is None else counts[order]
-    sums = np.add.reduceat(weights, starts) if len(codes) else np.zeros(0, np.int64)
-    return codes[starts], sums
+        if self._counter is None:
+            return np.zeros(0, np.uint64), np.zeros(0, np.uint32)
+        out = self._counter.finish()
+        return out.codes, out.counts

@@ -189,6 +189,22 @@ void unpack_2bit(const uint8_t* packed, std::size_t n, uint8_t* out) {
     for (std::size_t i = 0; i < n; ++i) out[i] = uint8_t(kBases[(packed[i / 4] >> (6 - 2 * (i % 4))) & 3]);
 }
 
+void decode_kmers(const uint64_t* codes, std::size_t n, int k, uint8_t* out) {
+    static const uint8_t kBases[4] = {'A', 'C', 'G', 'T'};
+    const std::size_t words = k > 32 ? 2 : 1;
+    parallel_for(n, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) {
+            uint8_t* o = out + i * std::size_t(k);
+            uint64_t lo = codes[i * words + words - 1];
+            for (int j = k - 1, left = std::min(k, 32); left > 0; --j, --left, lo >>= 2) o[j] = kBases[lo & 3];
+            if (k > 32) {
+                uint64_t hi = codes[i * 2];
+                for (int j = k - 33; j >= 0; --j, hi >>= 2) o[j] = kBases[hi & 3];
+            }
+        }
+    }, 1 << 14);
+}
+
 void kmer_counts(const uint8_t* data, const int64_t* offsets, std::size_t n, const KmerSpec& spec,
                  int64_t* counts) {
     check_spec(spec);

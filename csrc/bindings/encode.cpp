@@ -31,6 +31,23 @@ py::tuple kmer_codes(const carray<uint8_t>& data, const carray<int64_t>& offsets
         });
 }
 
+// uint8[n, k] letters of n codes (uint64[n] for k <= 32, uint64[n, 2] for k > 32).
+py::array_t<uint8_t> letters(const carray<uint64_t>& codes, int64_t k) {
+    check_range("k", k, 1, 64);
+    const int words = k > 32 ? 2 : 1;
+    if (codes.ndim() != words || (words == 2 && codes.shape(1) != 2))
+        throw std::invalid_argument("codes for k=" + std::to_string(k) + " must have shape " +
+                                    (words == 1 ? std::string("(n,)") : std::string("(n, 2)")));
+    const auto n = static_cast<py::ssize_t>(codes.shape(0));
+    auto out = output_array<uint8_t>({n, static_cast<py::ssize_t>(k)});
+    uint8_t* o = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        decode_kmers(codes.data(), std::size_t(n), int(k), o);
+    }
+    return out;
+}
+
 py::array_t<uint8_t> pack(const carray<uint8_t>& seq) {
     if (seq.ndim() != 1) throw std::invalid_argument("seq must be a 1-D uint8 array");
     const auto n = static_cast<std::size_t>(seq.size());
@@ -66,6 +83,7 @@ void init_encode(py::module_& m) {
     m.def("kmer_codes", &kmer_codes, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("strand"),
           py::arg("stride"), py::arg("positions"),
           "K-mer codes of every read: (codes, out_offsets, positions or None). See kmerx/encode.hpp.");
+    m.def("kmer_letters", &letters, py::arg("codes"), py::arg("k"), "uint8[n, k] ASCII letters of k-mer codes.");
     m.def("pack_2bit", &pack, py::arg("seq"), "Pack ACGT bytes 4 per byte, first base in the high bits.");
     m.def("unpack_2bit", &unpack, py::arg("packed"), py::arg("n"), "Unpack n bases from pack_2bit output.");
 }

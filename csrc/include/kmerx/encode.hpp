@@ -54,6 +54,10 @@ int64_t pack_2bit(const uint8_t* seq, std::size_t n, uint8_t* out);
 // Inverse of pack_2bit: writes n ASCII bases (uppercase ACGT) from (n + 3) / 4 packed bytes.
 void unpack_2bit(const uint8_t* packed, std::size_t n, uint8_t* out);
 
+// The k letters (uppercase ACGT) of each of n codes, to out[i * k ...]; codes hold spec-style words
+// (one uint64 for k <= 32, [hi, lo] pairs for k > 32). Multi-threaded.
+void decode_kmers(const uint64_t* codes, std::size_t n, int k, uint8_t* out);
+
 // Pass 1: counts[r] = number of k-mers read r emits (reads r in [0, n), item r is
 // data[offsets[r]:offsets[r+1]]). Multi-threaded over reads.
 void kmer_counts(const uint8_t* data, const int64_t* offsets, std::size_t n, const KmerSpec& spec,

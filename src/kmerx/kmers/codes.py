@@ -38,7 +38,6 @@ DEVICES = ("cpu", "cuda")
 _CODE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
     _CODE[_b] = _CODE[_b + 32] = _i
-_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
 _M1 = np.uint64(0x3333333333333333)
 _M2 = np.uint64(0x0F0F0F0F0F0F0F0F)
 
@@ -232,13 +231,9 @@ def _words(codes: Any, k: int) -> tuple[np.ndarray, np.ndarray | None]:
 def _letters(codes: Any, k: int) -> np.ndarray:
     """``uint8[n, k]``: the ASCII bases of each code."""
     k = _check_k(k)
-    lo, hi = _words(codes, k)
-    letters = np.empty((lo.shape[0], k), dtype=np.uint8)
-    for j in range(k):  # base j of every k-mer at once
-        shift = 2 * (k - 1 - j)
-        word, shift = (lo, shift) if shift < 64 else (hi, shift - 64)
-        letters[:, j] = _LETTERS[((word >> np.uint64(shift)) & np.uint64(3)).astype(np.intp)]
-    return letters
+    codes = _codes_numpy(codes)
+    _words(codes, k)  # checks the layout
+    return _core.kmer_letters(np.ascontiguousarray(codes), k)
 
 
 def decode_kmers(codes: Any, k: int) -> list[str]:

@@ -65,17 +65,23 @@ def fmt_rate(units: int, unit: str, s: float) -> str:
 
 
 def section(group: str, bench: dict) -> str:
-    """One table: each implementation's median and throughput, and each kmerx row's speed-up over
-    the peer (peer median / kmerx median; the rounds were interleaved)."""
+    """One table: each implementation's median and throughput (and peak RSS when the benchmark
+    measured it), and each kmerx row's speed-up over every peer (peer median / kmerx median; the
+    rounds were interleaved)."""
     info = bench["extra_info"]
     medians = {name: statistics.median(t) for name, t in info["times"].items()}
-    peers = {n: m for n, m in medians.items() if not n.startswith("kmerx")}
-    peer = min(peers, key=peers.get) if peers else None
-    head = f"kmerx speed-up vs {peer}" if peer else "kmerx speed-up"
-    lines = [f"### {group}", "", f"| implementation | median | throughput | {head} |", "|---|---|---|---|"]
+    rss = info.get("peak_rss_mb", {})
+    peers = sorted((n for n in medians if not n.startswith("kmerx")), key=medians.get)
+    rounds = max(len(t) for t in info["times"].values())
+    cols = ["implementation", "median", "throughput", *(["peak RSS"] if rss else []),
+            *(f"kmerx speed-up vs {p}" for p in peers)]
+    lines = [f"### {group}", "", f"{rounds} round{'s' if rounds != 1 else ''}.", "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     for name, med in sorted(medians.items(), key=lambda kv: kv[1]):
-        ratio = f"**{peers[peer] / med:.2f}x**" if peer and name.startswith("kmerx") else "—"
-        lines.append(f"| {name} | {fmt_time(med)} | {fmt_rate(info['units'], info['unit'], med)} | {ratio} |")
+        row = [name, fmt_time(med), fmt_rate(info["units"], info["unit"], med)]
+        if rss:
+            row.append(f"{rss[name]:.0f} MB" if name in rss else "—")
+        row += [f"**{medians[p] / med:.2f}x**" if name.startswith("kmerx") else "—" for p in peers]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -103,7 +109,7 @@ def main() -> int:
         "# kmerx benchmarks\n\n"
         "Each table times kmerx and a named peer on the same input in the same run, their rounds interleaved "
         "(kmerx, peer, kmerx, peer, ...) so that a change in the machine's speed hits both; the figure is the "
-        "median of 7 rounds after a warm-up round. Speed-up = peer median / kmerx median.\n\n"
+        "median of the rounds after a warm-up round (7, or 3 for whole counting runs). Speed-up = peer median / kmerx median.\n\n"
         f"- Machine: {machine()}\n- Date: {today}\n"
         "- Reproduce: `pip install '.[test,bench]' && python benchmarks/report.py` (inputs from ../shared/data)\n\n"
         "## Results\n\n"

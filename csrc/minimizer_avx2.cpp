@@ -2,6 +2,9 @@
 // simd_level() >= AVX2): four k-mers per step, bit-identical to detail::minimizer_keys.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "kmerx/minimizer.hpp"
 
 namespace kmerx::detail {
@@ -45,6 +48,96 @@ void minimizer_keys_avx2(const uint64_t* fwd, const uint64_t* rev, int n, int k,
         tag = _mm256_add_epi64(tag, step);
     }
     if (j < n) minimizer_keys(fwd + j, rev + j, n - j, k, first_end + uint32_t(j), out + j);
+}
+
+}  // namespace kmerx::detail
+
+namespace kmerx::detail {
+
+namespace {
+inline __m256i min64(__m256i a, __m256i b) { return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(a, b)); }
+
+// Columns of the 4x4 matrix of 64-bit rows r0..r3.
+inline void transpose4(__m256i& r0, __m256i& r1, __m256i& r2, __m256i& r3) {
+    const __m256i a = _mm256_unpacklo_epi64(r0, r1), b = _mm256_unpackhi_epi64(r0, r1);
+    const __m256i c = _mm256_unpacklo_epi64(r2, r3), d = _mm256_unpackhi_epi64(r2, r3);
+    r0 = _mm256_permute2x128_si256(a, c, 0x20);
+    r1 = _mm256_permute2x128_si256(b, d, 0x20);
+    r2 = _mm256_permute2x128_si256(a, c, 0x31);
+    r3 = _mm256_permute2x128_si256(b, d, 0x31);
+}
+}  // namespace
+
+// Lane t rolls the codes of k-mers [t * L, (t + 1) * L) (L = m / 4), so the four chains are
+// independent; rows of four steps are transposed back into sequence order.
+bool minimizer_fast_keys_avx2(const uint8_t* codes, int m, int k, int first_idx, int64_t* kt, uint64_t* zbits) {
+    const int L = m / 4;
+    const __m256i mask = _mm256_set1_epi64x(int64_t((uint64_t(1) << (2 * k)) - 1));
+    const __m256i three = _mm256_set1_epi64x(3);
+    const __m128i sh = _mm_cvtsi32_si128(2 * (k - 1));
+    const __m256i sign = _mm256_set1_epi64x(int64_t(uint64_t(1) << 63));
+    const __m256i one = _mm256_set1_epi64x(1);
+    __m256i fwd = _mm256_setzero_si256(), rev = _mm256_setzero_si256(), pal = _mm256_setzero_si256();
+    for (int u = 0; u + 1 < k; ++u) {
+        const __m256i c = _mm256_setr_epi64x(codes[u], codes[L + u], codes[2 * L + u], codes[3 * L + u]);
+        fwd = _mm256_and_si256(_mm256_or_si256(_mm256_slli_epi64(fwd, 2), c), mask);
+        rev = _mm256_or_si256(_mm256_srli_epi64(rev, 2), _mm256_sll_epi64(_mm256_xor_si256(c, three), sh));
+    }
+    __m256i idx = _mm256_setr_epi64x(255 - first_idx, 255 - first_idx - L, 255 - first_idx - 2 * L, 255 - first_idx - 3 * L);
+    alignas(32) int64_t keys[4 * 60];
+    alignas(32) int64_t zs[4 * 60];
+    const uint8_t* p = codes + k - 1;
+    for (int s0 = 0; s0 < L; s0 += 8) {
+        uint64_t b[4];
+        for (int t = 0; t < 4; ++t) std::memcpy(&b[t], p + t * L + s0, 8);
+        __m256i v = _mm256_setr_epi64x(int64_t(b[0]), int64_t(b[1]), int64_t(b[2]), int64_t(b[3]));
+        const int e = std::min(8, L - s0);
+        for (int d = 0; d < e; ++d, v = _mm256_srli_epi64(v, 8)) {
+            const __m256i c = _mm256_and_si256(v, three);
+            fwd = _mm256_and_si256(_mm256_or_si256(_mm256_slli_epi64(fwd, 2), c), mask);
+            rev = _mm256_or_si256(_mm256_srli_epi64(rev, 2), _mm256_sll_epi64(_mm256_xor_si256(c, three), sh));
+            const __m256i z = _mm256_cmpgt_epi64(fwd, rev);  // codes < 2^56
+            pal = _mm256_or_si256(pal, _mm256_cmpeq_epi64(fwd, rev));
+            const __m256i h = hash4(_mm256_blendv_epi8(fwd, rev, z), mask);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(keys + 4 * (s0 + d)),
+                               _mm256_xor_si256(_mm256_or_si256(_mm256_slli_epi64(h, 8), idx), sign));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(zs + 4 * (s0 + d)), z);
+            idx = _mm256_sub_epi64(idx, one);
+        }
+    }
+    if (!_mm256_testz_si256(pal, pal)) return false;
+    zbits[0] = zbits[1] = zbits[2] = zbits[3] = 0;
+    for (int s = 0; s < L; s += 4) {
+        auto row = [&](const int64_t* a, int j) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(a + 4 * (s + j))); };
+        __m256i k0 = row(keys, 0), k1 = row(keys, 1), k2 = row(keys, 2), k3 = row(keys, 3);
+        __m256i z0 = row(zs, 0), z1 = row(zs, 1), z2 = row(zs, 2), z3 = row(zs, 3);
+        transpose4(k0, k1, k2, k3);
+        transpose4(z0, z1, z2, z3);
+        const __m256i ks[4] = {k0, k1, k2, k3}, zz[4] = {z0, z1, z2, z3};
+        for (int t = 0; t < 4; ++t) {
+            const int r = t * L + s;
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(kt + r), ks[t]);
+            zbits[r >> 6] |= uint64_t(_mm256_movemask_pd(_mm256_castsi256_pd(zz[t]))) << (r & 63);
+        }
+    }
+    return true;
+}
+
+// Doubling: after the pass with shift d, a[t] is the minimum of 2d entries ending at t; a last pass
+// with shift w - d covers exactly w. Descending, so each pass reads the previous pass's values.
+void window_min_avx2(int64_t* a, int n, int w) {
+    auto pass = [&](int d) {
+        int t = n - 4;
+        for (; t >= d; t -= 4) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + t));
+            const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + t - d));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + t), min64(x, y));
+        }
+        for (t += 3; t >= d; --t) a[t] = std::min(a[t], a[t - d]);
+    };
+    int d = 1;
+    for (; 2 * d <= w; d *= 2) pass(d);
+    if (d < w) pass(w - d);
 }
 
 }  // namespace kmerx::detail

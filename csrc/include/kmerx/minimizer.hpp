@@ -74,6 +74,17 @@ void minimizer_keys(const uint64_t* fwd, const uint64_t* rev, int n, int k, uint
                     MinimizerSlot* out);
 void minimizer_keys_avx2(const uint64_t* fwd, const uint64_t* rev, int n, int k, uint32_t first_end,
                          MinimizerSlot* out);
+
+// The steady-state fast path (no hpc, AVX2 only). Linear-window keys: index t of a block's window
+// array holds (hash << 8 | (255 - t)) ^ 2^63 as int64, so that a signed compare orders by hash and,
+// among equal hashes, puts the newest index first (minimap2's tie rule); w + m <= 256 keeps the
+// index byte unique. minimizer_fast_keys_avx2 writes those of m k-mers (m % 16 == 0, m <= 240)
+// from the base codes 0..3 of bases [end0 - k + 1, end0 + m) (8 readable bytes of padding after), as
+// indices first_idx.., and the strand bits to zbits (bit r: k-mer r's reverse complement is smaller;
+// 4 words). Returns false, with kt partly written, when a k-mer is a palindrome.
+bool minimizer_fast_keys_avx2(const uint8_t* codes, int m, int k, int first_idx, int64_t* kt, uint64_t* zbits);
+// a[t] = min(a[t - w + 1 .. t]) for t in [w - 1, n) (other entries are left partial), in place.
+void window_min_avx2(int64_t* a, int n, int w);
 }  // namespace detail
 
 }  // namespace kmerx

@@ -327,10 +327,7 @@ class Sketcher {
         for (;;) {
             const int m = int(std::min<int64_t>(mmax, len - i) / 16 * 16);
             if (m < 16) return i;
-            const uint8_t* b = s + i - (k - 1);  // l > w + k - 1: the k - 1 bases before i are valid
-            unsigned bad = 0;
-            for (int j = 0; j < m + k - 1; ++j) bad |= (codes_[j] = kNt4.v[b[j]]);
-            if (bad > 3) return i;
+            if (!detail::acgt_codes_avx2(s + i - (k - 1), m + k - 1, codes_)) return i;  // l > w + k - 1: valid
             // Linear window: index h < w is ring slot pos + h (oldest first), index w + r is k-mer r.
             for (int h = 0; h < w; ++h) {
                 const int r = win_.pos + h < w ? win_.pos + h : win_.pos + h - w;
@@ -347,14 +344,16 @@ class Sketcher {
                 return (uint32_t(i + r) << 1) | uint32_t((zbits_[r >> 6] >> (r & 63)) & 1);
             };
             const auto slot = [&](int64_t v, int q) { return Slot{(uint64_t(v ^ kSign) & ~uint64_t(0xff)) | uint64_t(k), tag(q)}; };
-            for (int t = w; t < n; ++t) {
-                const int64_t prev = mn_[t - 1], cur = mn_[t];
-                if (prev == cur) continue;
+            const int ne = detail::minimizer_fast_events_avx2(kt_, mn_, n, w, ev_);
+            for (int e = 0; e < ne; ++e) {
+                const int t = ev_[e] & ~detail::kFastCopies;
+                const int64_t prev = mn_[t - 1];
                 out_.push(slot(prev, 255 - int(prev & 0xff)));
-                if (kt_[t] < prev) continue;  // a new minimum arrived
-                const int q = 255 - int(cur & 0xff);  // the old minimum left: report the copies
+                if (!(ev_[e] & detail::kFastCopies)) continue;
+                const int64_t cur = mn_[t];  // the old minimum left: report the copies, oldest first
+                const int q = 255 - int(cur & 0xff);
                 for (int j = t - w + 1; j <= t; ++j)
-                    if (j != q && (kt_[j] >> 8) == (cur >> 8)) out_.push(slot(kt_[j], j));
+                    if (j != q && ((kt_[j] ^ cur) >> 8) == 0) out_.push(slot(kt_[j], j));
             }
             const int64_t last = mn_[n - 1];
             const int q = 255 - int(last & 0xff);
@@ -392,8 +391,9 @@ class Sketcher {
     alignas(32) uint64_t rc_[kBlock];
     alignas(32) Slot sl_[kBlock];
     bool fast_ = false;  // fast_blocks (AVX2)
-    alignas(32) int64_t kt_[256];   // fast_blocks: linear-window keys, their window minima, tags
-    alignas(32) int64_t mn_[256];
+    alignas(32) int64_t kt_[256 + 4] = {};  // fast_blocks: linear-window keys, their window minima,
+    alignas(32) int64_t mn_[256 + 4] = {};  // events, tags, base codes
+    uint16_t ev_[256];
     uint32_t htag_[256];
     uint64_t zbits_[4];
     uint8_t codes_[256 + 32 + 8];

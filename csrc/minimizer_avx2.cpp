@@ -141,3 +141,71 @@ void window_min_avx2(int64_t* a, int n, int w) {
 }
 
 }  // namespace kmerx::detail
+
+namespace kmerx::detail {
+
+bool acgt_codes_avx2(const uint8_t* s, int n, uint8_t* codes) {
+    // (c >> 1) & 3 maps A C G T (either case) to 0 1 3 2; x ^ (x >> 1) makes that 0 1 2 3.
+    const __m256i lower = _mm256_set1_epi8(0x20), three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i a = _mm256_set1_epi8('a'), c = _mm256_set1_epi8('c'), g = _mm256_set1_epi8('g'), t = _mm256_set1_epi8('t');
+    __m256i ok = _mm256_set1_epi8(-1);
+    int j = 0;
+    for (; j + 32 <= n; j += 32) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + j));
+        const __m256i l = _mm256_or_si256(v, lower);
+        const __m256i valid = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(l, a), _mm256_cmpeq_epi8(l, c)),
+                                              _mm256_or_si256(_mm256_cmpeq_epi8(l, g), _mm256_cmpeq_epi8(l, t)));
+        ok = _mm256_and_si256(ok, valid);
+        const __m256i x = _mm256_and_si256(_mm256_srli_epi16(v, 1), three);
+        const __m256i y = _mm256_and_si256(_mm256_srli_epi16(x, 1), one);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + j), _mm256_xor_si256(x, y));
+    }
+    if (_mm256_movemask_epi8(ok) != -1) return false;
+    for (; j < n; ++j) {
+        const uint8_t l = s[j] | 0x20;
+        if (l != 'a' && l != 'c' && l != 'g' && l != 't') return false;
+        const uint8_t x = (s[j] >> 1) & 3;
+        codes[j] = x ^ (x >> 1);
+    }
+    return true;
+}
+
+int minimizer_fast_events_avx2(const int64_t* kt, const int64_t* mn, int n, int w, uint16_t* ev) {
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i tail = _mm256_cmpgt_epi64(_mm256_set1_epi64x(w % 4), _mm256_setr_epi64x(0, 1, 2, 3));
+    int ne = 0;
+    for (int t0 = w; t0 < n; t0 += 64) {
+        uint64_t ch = 0;
+        for (int j = 0; j < 64 && t0 + j < n; j += 4) {
+            const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(mn + t0 + j));
+            const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(mn + t0 + j - 1));
+            ch |= uint64_t(~_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(a, b))) & 15) << j;
+        }
+        if (n - t0 < 64) ch &= (uint64_t(1) << (n - t0)) - 1;
+        for (; ch; ch &= ch - 1) {
+            const int t = t0 + __builtin_ctzll(ch);
+            const int64_t cur = mn[t];
+            // How many slots of the window [t - w + 1, t] hold the new minimum's hash (its own included).
+            const __m256i h = _mm256_set1_epi64x(cur);
+            __m256i cnt = _mm256_setzero_si256();
+            int j = 0;
+            for (; j + 4 <= w; j += 4) {
+                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kt + t - w + 1 + j));
+                cnt = _mm256_sub_epi64(cnt, _mm256_cmpeq_epi64(_mm256_srli_epi64(_mm256_xor_si256(x, h), 8), zero));
+            }
+            if (j < w) {
+                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kt + t - w + 1 + j));
+                const __m256i eq = _mm256_cmpeq_epi64(_mm256_srli_epi64(_mm256_xor_si256(x, h), 8), zero);
+                cnt = _mm256_sub_epi64(cnt, _mm256_and_si256(eq, tail));
+            }
+            const __m128i c2 = _mm_add_epi64(_mm256_castsi256_si128(cnt), _mm256_extracti128_si256(cnt, 1));
+            const int64_t copies = _mm_cvtsi128_si64(c2) + _mm_extract_epi64(c2, 1);
+            const bool left = !(kt[t] < mn[t - 1]);
+            ev[ne++] = uint16_t(t | ((left && copies > 1) ? kFastCopies : 0));
+            continue;
+        }
+    }
+    return ne;
+}
+
+}  // namespace kmerx::detail

@@ -85,6 +85,14 @@ void minimizer_keys_avx2(const uint64_t* fwd, const uint64_t* rev, int n, int k,
 bool minimizer_fast_keys_avx2(const uint8_t* codes, int m, int k, int first_idx, int64_t* kt, uint64_t* zbits);
 // a[t] = min(a[t - w + 1 .. t]) for t in [w - 1, n) (other entries are left partial), in place.
 void window_min_avx2(int64_t* a, int n, int w);
+// Base codes 0..3 of ACGTacgt bytes s[0, n) into codes; false when another byte occurs (the caller
+// then takes the general path, which also knows U and the raw codes 0..3).
+bool acgt_codes_avx2(const uint8_t* s, int n, uint8_t* codes);
+// The positions t in [w, n) where mn[t] != mn[t - 1] (kt: the linear-window keys, mn: their window
+// minima, both readable up to index n + 3), ascending, into ev; kFastCopies is set on those where the
+// old minimum left and another slot of the window holds the new minimum's hash. Returns the count.
+constexpr uint16_t kFastCopies = 0x8000;
+int minimizer_fast_events_avx2(const int64_t* kt, const int64_t* mn, int n, int w, uint16_t* ev);
 }  // namespace detail
 
 }  // namespace kmerx

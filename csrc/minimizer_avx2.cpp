@@ -173,7 +173,8 @@ bool acgt_codes_avx2(const uint8_t* s, int n, uint8_t* codes) {
 int minimizer_fast_events_avx2(const int64_t* kt, const int64_t* mn, int n, int w, uint16_t* ev) {
     const __m256i zero = _mm256_setzero_si256();
     const __m256i tail = _mm256_cmpgt_epi64(_mm256_set1_epi64x(w % 4), _mm256_setr_epi64x(0, 1, 2, 3));
-    int ne = 0;
+    int ne = 0, nl = 0;
+    uint16_t left[256];
     for (int t0 = w; t0 < n; t0 += 64) {
         uint64_t ch = 0;
         for (int j = 0; j < 64 && t0 + j < n; j += 4) {
@@ -184,26 +185,29 @@ int minimizer_fast_events_avx2(const int64_t* kt, const int64_t* mn, int n, int 
         if (n - t0 < 64) ch &= (uint64_t(1) << (n - t0)) - 1;
         for (; ch; ch &= ch - 1) {
             const int t = t0 + __builtin_ctzll(ch);
-            const int64_t cur = mn[t];
-            // How many slots of the window [t - w + 1, t] hold the new minimum's hash (its own included).
-            const __m256i h = _mm256_set1_epi64x(cur);
-            __m256i cnt = _mm256_setzero_si256();
-            int j = 0;
-            for (; j + 4 <= w; j += 4) {
-                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kt + t - w + 1 + j));
-                cnt = _mm256_sub_epi64(cnt, _mm256_cmpeq_epi64(_mm256_srli_epi64(_mm256_xor_si256(x, h), 8), zero));
-            }
-            if (j < w) {
-                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kt + t - w + 1 + j));
-                const __m256i eq = _mm256_cmpeq_epi64(_mm256_srli_epi64(_mm256_xor_si256(x, h), 8), zero);
-                cnt = _mm256_sub_epi64(cnt, _mm256_and_si256(eq, tail));
-            }
-            const __m128i c2 = _mm_add_epi64(_mm256_castsi256_si128(cnt), _mm256_extracti128_si256(cnt, 1));
-            const int64_t copies = _mm_cvtsi128_si64(c2) + _mm_extract_epi64(c2, 1);
-            const bool left = !(kt[t] < mn[t - 1]);
-            ev[ne++] = uint16_t(t | ((left && copies > 1) ? kFastCopies : 0));
-            continue;
+            ev[ne] = uint16_t(t);
+            left[nl] = ne;
+            nl += !(kt[t] < mn[t - 1]);  // not a new minimum: the old one left
+            ++ne;
         }
+    }
+    for (int e = 0; e < nl; ++e) {
+        const int t = ev[left[e]];
+        // How many slots of the window [t - w + 1, t] hold the new minimum's hash (its own included).
+        const __m256i h = _mm256_set1_epi64x(mn[t]);
+        __m256i cnt = _mm256_setzero_si256();
+        int j = 0;
+        for (; j + 4 <= w; j += 4) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kt + t - w + 1 + j));
+            cnt = _mm256_sub_epi64(cnt, _mm256_cmpeq_epi64(_mm256_srli_epi64(_mm256_xor_si256(x, h), 8), zero));
+        }
+        if (j < w) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kt + t - w + 1 + j));
+            const __m256i eq = _mm256_cmpeq_epi64(_mm256_srli_epi64(_mm256_xor_si256(x, h), 8), zero);
+            cnt = _mm256_sub_epi64(cnt, _mm256_and_si256(eq, tail));
+        }
+        const __m128i c2 = _mm_add_epi64(_mm256_castsi256_si128(cnt), _mm256_extracti128_si256(cnt, 1));
+        if (_mm_cvtsi128_si64(c2) + _mm_extract_epi64(c2, 1) > 1) ev[left[e]] |= kFastCopies;
     }
     return ne;
 }

@@ -301,3 +301,18 @@ def test_offsets_not_starting_at_zero():
     h, oo, e, s, sp = kmers.minimizers_numpy(data, offsets, 5, 3)
     assert oo[0] == 0
     assert flat((h, oo, e, s, sp)) == [sketch(bytes(data[2:12]), 5, 3), sketch(bytes(data[12:29]), 5, 3)]
+
+
+@pytest.mark.parametrize("k,w", [(15, 10), (5, 10), (7, 3), (9, 40), (13, 1), (11, 239), (16, 10)])
+def test_repeats_in_long_runs_match_reference(k, w):
+    # Valid runs of hundreds of bases take the AVX2 block path; tandem repeats with short periods put
+    # several copies of one k-mer in a window (ties, and copies reported when the minimum leaves).
+    rng = np.random.default_rng(k * 7 + w)
+    parts = []
+    for _ in range(30):
+        period = int(rng.integers(1, 2 * w + 3))
+        unit = "".join(rng.choice(list("ACGT"), period))
+        parts.append(unit * int(rng.integers(1, 600 // period + 2)))
+        parts.append("".join(rng.choice(list("ACGT"), rng.integers(0, 400))))
+    seqs = ["".join(parts)]
+    assert flat(run_all_simd(seqs, k, w)) == [sketch(s, k, w) for s in seqs]

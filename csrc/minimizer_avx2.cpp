@@ -136,6 +136,15 @@ void window_min_avx2(int64_t* a, int n, int w) {
         for (t += 3; t >= d; --t) a[t] = std::min(a[t], a[t - d]);
     };
     int d = 1;
+    if (w >= 4) {  // the first two doublings in one pass
+        int t = n - 4;
+        for (; t >= 3; t -= 4) {
+            const auto at = [&](int j) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + j)); };
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + t), min64(min64(at(t), at(t - 1)), min64(at(t - 2), at(t - 3))));
+        }
+        for (t += 3; t >= 3; --t) a[t] = std::min(std::min(a[t], a[t - 1]), std::min(a[t - 2], a[t - 3]));
+        d = 4;
+    }
     for (; 2 * d <= w; d *= 2) pass(d);
     if (d < w) pass(w - d);
 }

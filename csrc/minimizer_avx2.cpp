@@ -1,5 +1,6 @@
-// AVX2 keys of the minimizer steady-state path (compiled with -mavx2; called only when
-// simd_level() >= AVX2): four k-mers per step, bit-identical to detail::minimizer_keys.
+// AVX2 parts of the minimizer steady-state paths (compiled with -mavx2; called only when
+// simd_level() >= AVX2): keys four k-mers per step (bit-identical to detail::minimizer_keys), and
+// the fast blocks' keys, sliding-window minima and events (csrc/minimizer.cpp, fast_blocks).
 #include <immintrin.h>
 
 #include <algorithm>

@@ -54,7 +54,7 @@ struct MinimizerColumns {
 // Minimizers of reads [0, n) (read r is data[offsets[r]:offsets[r+1]]), concatenated read after read
 // in minimap2's order; out_offsets (n + 1 entries) receives the exclusive prefix sum of the counts.
 // Reads must be shorter than 2^31 bases (the binding checks). Multi-threaded over reads; the
-// steady-state keys use AVX2 when simd_level() >= AVX2 (bit-identical to scalar).
+// steady state takes AVX2 blocks when simd_level() >= AVX2 (bit-identical to scalar).
 void minimizers(const uint8_t* data, const int64_t* offsets, std::size_t n, const MinimizerSpec& spec,
                 int64_t* out_offsets, const std::function<MinimizerColumns(std::size_t)>& alloc);
 

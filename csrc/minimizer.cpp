@@ -394,9 +394,9 @@ class Sketcher {
     alignas(32) int64_t kt_[256 + 4] = {};  // fast_blocks: linear-window keys, their window minima,
     alignas(32) int64_t mn_[256 + 4] = {};  // events, tags, base codes
     uint16_t ev_[256];
-    uint32_t htag_[256];
+    uint32_t htag_[256] = {};
     uint64_t zbits_[4];
-    uint8_t codes_[256 + 32 + 8];
+    uint8_t codes_[256 + 32 + 8] = {};
 };
 
 }  // namespace

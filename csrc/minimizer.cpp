@@ -246,7 +246,7 @@ class Sketcher {
   public:
     Sketcher(const MinimizerSpec& spec, bool avx2, SlotBuffer& out)
         : k_(spec.k), mask_((uint64_t(1) << (2 * spec.k)) - 1), shift1_(2 * (spec.k - 1)),
-          keys_(avx2 ? &detail::minimizer_keys_avx2 : &detail::minimizer_keys), out_(out) {
+          keys_(avx2 ? &detail::minimizer_keys_avx2 : &detail::minimizer_keys), out_(out), fast_(avx2 && spec.w <= 240) {
         win_.w = spec.w;
         win_.full = spec.w + spec.k - 1;
         std::fill(win_.keys, win_.keys + kMinimizerMaxW, kMinimizerEmpty);
@@ -261,6 +261,8 @@ class Sketcher {
         int64_t i = 0;
         while (i < len) {
             if (!Hpc && win_.l > win_.full) {
+                if (fast_) i = fast_blocks(s, i, len);
+                if (i >= len) break;
                 i = block(s, i, len);
                 if (i >= len) break;
             }
@@ -314,6 +316,68 @@ class Sketcher {
         return i + n;
     }
 
+    // Steady state with AVX2: blocks of m k-mers (a multiple of 16, w + m <= 256) of a valid run
+    // without palindromes. The window minimum of every position comes from a vectorised sliding
+    // minimum over linear-window keys (see detail::minimizer_fast_keys_avx2): the minimum changes
+    // exactly where mm_sketch reports its old minimum, and when the change is the old minimum leaving,
+    // other copies of the new one are reported as its rescan does. Returns where it stopped.
+    int64_t fast_blocks(const uint8_t* s, int64_t i, int64_t len) {
+        const int w = win_.w, k = k_;
+        const int mmax = ((256 - w) / 16) * 16 < 240 ? ((256 - w) / 16) * 16 : 240;
+        for (;;) {
+            const int m = int(std::min<int64_t>(mmax, len - i) / 16 * 16);
+            if (m < 16) return i;
+            if (!detail::acgt_codes_avx2(s + i - (k - 1), m + k - 1, codes_)) return i;  // l > w + k - 1: valid
+            // Linear window: index h < w is ring slot pos + h (oldest first), index w + r is k-mer r.
+            for (int h = 0; h < w; ++h) {
+                const int r = win_.pos + h < w ? win_.pos + h : win_.pos + h - w;
+                kt_[h] = int64_t(((win_.keys[r] & ~uint64_t(0xff)) | uint64_t(255 - h)) ^ kSign);
+                htag_[h] = win_.tags[r];
+            }
+            if (!detail::minimizer_fast_keys_avx2(codes_, m, k, w, kt_ + w, zbits_)) return i;
+            const int n = w + m;
+            std::copy(kt_, kt_ + n, mn_);
+            detail::window_min_avx2(mn_, n, w);
+            const auto tag = [&](int q) -> uint32_t {
+                if (q < w) return htag_[q];
+                const int r = q - w;
+                return (uint32_t(i + r) << 1) | uint32_t((zbits_[r >> 6] >> (r & 63)) & 1);
+            };
+            const auto slot = [&](int64_t v, int q) { return Slot{(uint64_t(v ^ kSign) & ~uint64_t(0xff)) | uint64_t(k), tag(q)}; };
+            const int ne = detail::minimizer_fast_events_avx2(kt_, mn_, n, w, ev_);
+            for (int e = 0; e < ne; ++e) {
+                const int t = ev_[e] & ~detail::kFastCopies;
+                const int64_t prev = mn_[t - 1];
+                out_.push(slot(prev, 255 - int(prev & 0xff)));
+                if (!(ev_[e] & detail::kFastCopies)) continue;
+                const int64_t cur = mn_[t];  // the old minimum left: report the copies, oldest first
+                const int q = 255 - int(cur & 0xff);
+                for (int j = t - w + 1; j <= t; ++j)
+                    if (j != q && ((kt_[j] ^ cur) >> 8) == 0) out_.push(slot(kt_[j], j));
+            }
+            const int64_t last = mn_[n - 1];
+            const int q = 255 - int(last & 0xff);
+            win_.mn = slot(last, q);
+            for (int h = 0; h < w; ++h) {
+                const Slot sl = slot(kt_[m + h], m + h);
+                win_.keys[h] = sl.key;
+                win_.tags[h] = sl.tag;
+            }
+            win_.pos = 0;
+            win_.min_pos = q - m;
+            win_.l += m;
+            i += m;
+            uint64_t f = 0, rv = 0;
+            for (int j = m - 1; j < m + k - 1; ++j) {
+                f = ((f << 2) | codes_[j]) & mask_;
+                rv = (rv >> 2) | (uint64_t(3 ^ codes_[j]) << shift1_);
+            }
+            fwd_ = f;
+            rev_ = rv;
+        }
+    }
+
+    static constexpr uint64_t kSign = uint64_t(1) << 63;
     const int k_;
     const uint64_t mask_;
     const int shift1_;
@@ -326,6 +390,13 @@ class Sketcher {
     alignas(32) uint64_t fc_[kBlock];  // codes and slots of the current block
     alignas(32) uint64_t rc_[kBlock];
     alignas(32) Slot sl_[kBlock];
+    bool fast_ = false;  // fast_blocks (AVX2)
+    alignas(32) int64_t kt_[256 + 4] = {};  // fast_blocks: linear-window keys, their window minima,
+    alignas(32) int64_t mn_[256 + 4] = {};  // events, tags, base codes
+    uint16_t ev_[256];
+    uint32_t htag_[256] = {};
+    uint64_t zbits_[4];
+    uint8_t codes_[256 + 32 + 8] = {};
 };
 
 }  // namespace

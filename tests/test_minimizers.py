@@ -273,7 +273,10 @@ def test_lowercase_equals_uppercase():
         (dict(k=29, w=10), "k must be in 1..28, got 29"),
         (dict(k=15, w=0), "w must be in 1..255, got 0"),
         (dict(k=15, w=256), "w must be in 1..255, got 256"),
-        (dict(k=15, w=10, hash="nthash"), "hash must be one of \\('minimap2',\\), got 'nthash'"),
+        (dict(k=15, w=10, hash="xx"), "hash must be one of \\('minimap2', 'nthash'\\), got 'xx'"),
+        (dict(k=256, w=10, hash="nthash"), "k must be in 1..255, got 256"),
+        (dict(k=15, w=0, hash="nthash"), "w must be in 1..2147483647, got 0"),
+        (dict(k=15, w=10, hash="nthash", hpc=True), "hpc must be False with hash='nthash'"),
     ],
 )
 def test_bad_arguments(kw, match):
@@ -301,3 +304,62 @@ def test_offsets_not_starting_at_zero():
     h, oo, e, s, sp = kmers.minimizers_numpy(data, offsets, 5, 3)
     assert oo[0] == 0
     assert flat((h, oo, e, s, sp)) == [sketch(bytes(data[2:12]), 5, 3), sketch(bytes(data[12:29]), 5, 3)]
+
+
+@pytest.mark.parametrize("k,w", [(15, 10), (5, 10), (7, 3), (9, 40), (13, 1), (11, 239), (16, 10)])
+def test_repeats_in_long_runs_match_reference(k, w):
+    # Valid runs of hundreds of bases take the AVX2 block path; tandem repeats with short periods put
+    # several copies of one k-mer in a window (ties, and copies reported when the minimum leaves).
+    rng = np.random.default_rng(k * 7 + w)
+    parts = []
+    for _ in range(30):
+        period = int(rng.integers(1, 2 * w + 3))
+        unit = "".join(rng.choice(list("ACGT"), period))
+        parts.append(unit * int(rng.integers(1, 600 // period + 2)))
+        parts.append("".join(rng.choice(list("ACGT"), rng.integers(0, 400))))
+    seqs = ["".join(parts)]
+    assert flat(run_all_simd(seqs, k, w)) == [sketch(s, k, w) for s in seqs]
+
+
+# ---- hash="nthash": btllib indexlr's minimizers in the minimap2 columns --------------------------
+def nthash_sketch(seq: str | bytes, k: int, w: int):
+    """[(hash, end, strand, span)] by indexlr's rules (docs/nthash.md) from kmerx.kmers.nthash values."""
+    can, pos = (a.to_pylist()[0] for a in kmers.nthash([seq], k, positions=True))
+    fwd = kmers.nthash([seq], k, strand="forward").to_pylist()[0]
+    rev = kmers.nthash([seq], k, strand="reverse").to_pylist()[0]
+    out, last = [], -1
+    if len(seq) < k + w - 1:
+        return out
+    for j in range(len(can) - w + 1):
+        best = min(range(j, j + w), key=lambda i: (can[i], -i))  # rightmost of the smallest
+        if pos[best] > last and can[best] != 2**64 - 1:
+            out.append((can[best], pos[best] + k - 1, int(fwd[best] > rev[best]), k))
+            last = pos[best]
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seqs=st.lists(st.text(alphabet="ACGTNacgt", max_size=120), max_size=4),
+    k=st.integers(1, 12),
+    w=st.integers(1, 12),
+)
+@example(seqs=[""], k=1, w=1)
+@example(seqs=["N" * 30], k=3, w=2)
+@example(seqs=["ACGTA"], k=5, w=1)
+@example(seqs=["AAAAAAAAAAAAAAAAAAAAAAAAAAA", "ACGTNNACGTACGT"], k=4, w=3)
+def test_nthash_matches_reference(seqs, k, w):
+    got = flat(kmers.minimizers_numpy(*kmers.seq_arrays(seqs), k, w, hash="nthash"))
+    assert got == [nthash_sketch(s, k, w) for s in seqs]
+
+
+def test_nthash_equals_nthash_minimizers():
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list("ACGTN"), n, p=[0.24] * 4 + [0.04])) for n in rng.integers(0, 500, 50)]
+    batch = kmers.minimizers(seqs, 21, 10, hash="nthash")
+    h, p = kmers.nthash_minimizers(seqs, 21, 10)
+    assert batch.column("hash").equals(h)
+    assert batch.column("end").to_pylist() == [[x + 20 for x in r] for r in p.to_pylist()]
+    assert batch.column("span").to_pylist() == [[21] * len(r) for r in p.to_pylist()]
+    only = kmers.minimizers(seqs, 21, 10, hash="nthash", positions=False)
+    assert only.schema.names == ["hash"] and only.column("hash").equals(h)

@@ -54,7 +54,7 @@ struct MinimizerColumns {
 // Minimizers of reads [0, n) (read r is data[offsets[r]:offsets[r+1]]), concatenated read after read
 // in minimap2's order; out_offsets (n + 1 entries) receives the exclusive prefix sum of the counts.
 // Reads must be shorter than 2^31 bases (the binding checks). Multi-threaded over reads; the
-// steady-state keys use AVX2 when simd_level() >= AVX2 (bit-identical to scalar).
+// steady state takes AVX2 blocks when simd_level() >= AVX2 (bit-identical to scalar).
 void minimizers(const uint8_t* data, const int64_t* offsets, std::size_t n, const MinimizerSpec& spec,
                 int64_t* out_offsets, const std::function<MinimizerColumns(std::size_t)>& alloc);
 
@@ -74,6 +74,25 @@ void minimizer_keys(const uint64_t* fwd, const uint64_t* rev, int n, int k, uint
                     MinimizerSlot* out);
 void minimizer_keys_avx2(const uint64_t* fwd, const uint64_t* rev, int n, int k, uint32_t first_end,
                          MinimizerSlot* out);
+
+// The steady-state fast path (no hpc, AVX2 only). Linear-window keys: index t of a block's window
+// array holds (hash << 8 | (255 - t)) ^ 2^63 as int64, so that a signed compare orders by hash and,
+// among equal hashes, puts the newest index first (minimap2's tie rule); w + m <= 256 keeps the
+// index byte unique. minimizer_fast_keys_avx2 writes those of m k-mers (m % 16 == 0, m <= 240)
+// from the base codes 0..3 of bases [end0 - k + 1, end0 + m) (8 readable bytes of padding after), as
+// indices first_idx.., and the strand bits to zbits (bit r: k-mer r's reverse complement is smaller;
+// 4 words). Returns false, with kt partly written, when a k-mer is a palindrome.
+bool minimizer_fast_keys_avx2(const uint8_t* codes, int m, int k, int first_idx, int64_t* kt, uint64_t* zbits);
+// a[t] = min(a[t - w + 1 .. t]) for t in [w - 1, n) (other entries are left partial), in place.
+void window_min_avx2(int64_t* a, int n, int w);
+// Base codes 0..3 of ACGTacgt bytes s[0, n) into codes; false when another byte occurs (the caller
+// then takes the general path, which also knows U and the raw codes 0..3).
+bool acgt_codes_avx2(const uint8_t* s, int n, uint8_t* codes);
+// The positions t in [w, n) where mn[t] != mn[t - 1] (kt: the linear-window keys, mn: their window
+// minima, both readable up to index n + 3), ascending, into ev; kFastCopies is set on those where the
+// old minimum left and another slot of the window holds the new minimum's hash. Returns the count.
+constexpr uint16_t kFastCopies = 0x8000;
+int minimizer_fast_events_avx2(const int64_t* kt, const int64_t* mn, int n, int w, uint16_t* ev);
 }  // namespace detail
 
 }  // namespace kmerx

@@ -10,45 +10,12 @@ runs on one thread either way.
 
 from __future__ import annotations
 
-import gzip
-
-import numpy as np
 import pytest
-from conftest import compare, shared, with_threads
+from conftest import compare, with_threads
 
 from kmerx import kmers
 
 K, W = 15, 10
-CHRX_BASES = 20_000_000
-
-
-def chrx() -> list[bytes]:
-    text = gzip.decompress(shared("genomes/human_GRCh37_chrX_first70Mb.fa.gz").read_bytes())
-    body = text.split(b"\n", 1)[1].split(b">", 1)[0].replace(b"\n", b"")
-    return [body[:CHRX_BASES]]
-
-
-def reads() -> list[bytes]:
-    lines = gzip.decompress(shared("reads/SRR059298_subset_100k.fastq.gz").read_bytes()).split(b"\n")
-    return lines[1::4]
-
-
-def quick_seqs() -> list[bytes]:
-    rng = np.random.default_rng(13)
-    return [
-        bytes(np.frombuffer(b"ACGTN", np.uint8)[rng.choice(5, 300, p=[0.245] * 4 + [0.02])])
-        for _ in range(500)
-    ]
-
-
-@pytest.fixture(scope="session")
-def chrx_seqs(full):
-    return ("chrX first 20 Mb", chrx()) if full else ("quick random", quick_seqs())
-
-
-@pytest.fixture(scope="session")
-def read_seqs(full):
-    return ("SRR059298 100k reads", reads()) if full else ("quick random", quick_seqs())
 
 
 def bench(benchmark, named, rounds):

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from kmerx import _core
 from kmerx._arrow import list_array
+from kmerx._checks import check_int
 from kmerx.kmers.codes import seq_arrays
 
 __all__ = ["MINIMIZER_HASHES", "minimizers", "minimizers_numpy"]
@@ -23,14 +24,6 @@ MINIMIZER_HASHES = ("minimap2", "nthash")
 MAX_K = 28
 MAX_K_NTHASH = 255  # the span column is uint8
 MAX_W = 255
-
-
-def _check_int(name: str, v: Any, lo: int, hi: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    if not lo <= v <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}, got {v}")
-    return int(v)
 
 
 def minimizers_numpy(
@@ -61,8 +54,8 @@ def minimizers_numpy(
         raise ValueError(f"hash must be one of {MINIMIZER_HASHES}, got {hash!r}")
     if hash == "nthash":
         return _nthash_minimizers(data, offsets, k, w, hpc, positions)
-    k = _check_int("k", k, 1, MAX_K)
-    w = _check_int("w", w, 1, MAX_W)
+    k = check_int("k", k, 1, MAX_K)
+    w = check_int("w", w, 1, MAX_W)
     out = _core.minimizers(data, offsets, k, w, bool(hpc), bool(positions))
     return out if positions else out[:2]
 
@@ -71,8 +64,8 @@ def _nthash_minimizers(data, offsets, k, w, hpc, positions):
     """btllib indexlr's minimizers (kmerx.kmers.nthash_minimizers) in the minimap2 columns: hash is
     the canonical ntHash h0, end = start + k - 1, strand = 1 where the forward ntHash is greater than
     the reverse one (indexlr's "-"), span = k."""
-    k = _check_int("k", k, 1, MAX_K_NTHASH)
-    w = _check_int("w", w, 1, 2**31 - 1)
+    k = check_int("k", k, 1, MAX_K_NTHASH)
+    w = check_int("w", w, 1, 2**31 - 1)
     if hpc:
         raise ValueError("hpc must be False with hash='nthash', got True")
     h, out_offsets, start = _core.nthash_minimizers(data, offsets, k, w)

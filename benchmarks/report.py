@@ -31,6 +31,20 @@ NOTES = """## Notes
   thread while the first parses; dnaio reads gzip through xopen (python-isal).
 - K-mer codes: both sides get the same ACGT-only sequences, prepared outside the timed call; bionumpy
   1.0 has no canonical k-mers, so its row computes forward codes (less work than canonical).
+- ntHash: both sides hash the same ACGT-only pieces into a preallocated uint64 array. The peer is
+  Debian libnthash-dev (ntHash 2.3) `NtHash::roll()` in benchmarks/nthash_peer.cpp (g++ -O3), a
+  long-lived process timed per "go"/"done" round trip, so file reading and start-up are excluded.
+  Throughput in bp/s is within 0.1% of k-mers/s on these inputs.
+- Minimizers: kmerx returns hash, end, strand and span columns; pykmertools' `MinimiserGenerator`
+  (window given in bases, w + k - 1) yields one tuple per minimizer, all collected into a list. Both
+  pick about 2/(w+1) of the k-mers. The one-record chrX input runs on one thread either way (minimap2's
+  window is sequential).
+- Sketches: the same raw sequences (N included) on both sides; sourmash `MinHash.add_sequence(seq,
+  force=True)` once per sequence; both sides' hash sets are asserted equal.
+- Counting: whole runs as separate processes from the gzip input to an output file, 2 threads each:
+  `python -m kmerx --threads 2 count FILES -k 31 -o out.parquet --no-kmers` (codes + counts),
+  `kmc -k31 -t2 -ci1 -cs4294967295` (its binary database), `jellyfish count -m 31 -s 100M -C -t 2`
+  (input through zcat). Peak RSS is each process's own (os.wait4).
 - CUDA kernels: no GPU was available to this project's runs yet, so no device numbers are recorded.
 """
 

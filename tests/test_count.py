@@ -318,7 +318,7 @@ def test_stream_writer_restarts_on_big_counts(tmp_path, monkeypatch):
 
 def test_finish_output_error_leaves_nothing(tmp_path):
     c = kc.Counter(5)
-    c.add([["ACGTACGT"]])
+    c.add(["ACGTACGT"])
     with pytest.raises(OSError):
         c.finish(tmp_path / "missing-dir" / "s.parquet")
     assert list(tmp_path.iterdir()) == []

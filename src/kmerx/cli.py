@@ -20,11 +20,23 @@ class _Fail(Exception):
     """An error already phrased for the user."""
 
 
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        pass
+
+
 def _progress(desc: str, unit: str):
+    if not sys.stderr.isatty():
+        return _NoBar()  # without importing tqdm (~50 ms)
     from tqdm import tqdm
 
-    return tqdm(desc=desc, unit=unit, unit_scale=True, leave=False, file=sys.stderr,
-                disable=not sys.stderr.isatty(), mininterval=0.5)
+    return tqdm(desc=desc, unit=unit, unit_scale=True, leave=False, file=sys.stderr, mininterval=0.5)
 
 
 def _batches(path: str, phred: int, desc: str) -> Iterator:

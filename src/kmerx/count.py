@@ -116,8 +116,12 @@ class KmerCounts:
 
     def _write_groups(self, writer: Any, start: int, stop: int, kmers: bool, rows_per_group: int) -> None:
         # Row groups start at multiples of rows_per_group, so writing in steps gives the same file.
-        for s in range(start, stop, rows_per_group):
-            writer.write_table(self.to_table(s, min(s + rows_per_group, stop), kmers=kmers))
+        starts = range(start, stop, rows_per_group)
+        tables = (self.to_table(s, min(s + rows_per_group, stop), kmers=kmers) for s in starts)
+        if kmers and len(starts) > 1:  # decode the next group's strings while this one is compressed
+            tables = prefetch(tables, depth=1)
+        for t in tables:
+            writer.write_table(t)
 
     def _write_parquet(self, path: str, kmers: bool, rows_per_group: int) -> None:
         with self._parquet_writer(path, kmers) as w:

@@ -240,10 +240,11 @@ class Counter:
             try:
                 # Groups of ~1/32 of the bins: the first group's write and the last group's count are
                 # the only parts that do not overlap.
-                group = max(1, self._native.bins // 32)
+                group, rows = max(1, self._native.bins // 32), 0
                 while self._native.bins_left:
-                    writer.ready(self._native.count_bins(group))
-                result = self._result(codes, counts, self._native.count_bins(0))
+                    rows = self._native.count_bins(group)
+                    writer.ready(rows)
+                result = self._result(codes, counts, rows)
             except BaseException:
                 writer.close(None)
                 raise

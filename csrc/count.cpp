@@ -61,6 +61,7 @@ struct Slot {  // a worker's bins; touched by one thread at a time
     std::size_t bytes = 0;
     std::vector<int64_t> out_offsets;
     Buf codes;
+    Buf sort_buf, sort_tmp;  // pass 2: one bin's codes, kept across count_bins() calls
 };
 
 struct BinOut {
@@ -82,6 +83,28 @@ void unmap_bytes(void* p, std::size_t bytes) {
     if (p) ::munmap(p, std::max<std::size_t>(bytes, 1));
 }
 
+// The result maps, shared by the counter (which fills them) and whoever holds the result.
+struct OutputMaps {
+    uint64_t* codes = nullptr;
+    uint32_t* counts = nullptr;
+    std::size_t code_bytes = 0, count_bytes = 0;
+    OutputMaps(std::size_t cb, std::size_t nb) : code_bytes(cb), count_bytes(nb) {
+        codes = static_cast<uint64_t*>(map_bytes(cb));
+        try {
+            counts = static_cast<uint32_t*>(map_bytes(nb));
+        } catch (...) {
+            unmap_bytes(codes, cb);
+            throw;
+        }
+    }
+    ~OutputMaps() {
+        unmap_bytes(codes, code_bytes);
+        unmap_bytes(counts, count_bytes);
+    }
+    OutputMaps(const OutputMaps&) = delete;
+    OutputMaps& operator=(const OutputMaps&) = delete;
+};
+
 }  // namespace
 
 uint64_t min_count_memory(int bins, std::size_t threads) {
@@ -101,16 +124,17 @@ class KmerCountState {
     std::string dir;
     uint64_t total = 0, spilled = 0, max_seen = 0;
     std::vector<BinOut> out;
-    std::size_t distinct = 0, cap = 0;  // result size; capacity of the output maps (k-mers added)
-    uint64_t* out_codes = nullptr;      // cap * W words, then the first `distinct` k-mers after compaction
+    std::size_t distinct = 0, cap = 0;  // final result rows so far; capacity of the output maps (k-mers added)
+    std::shared_ptr<OutputMaps> maps;
+    uint64_t* out_codes = nullptr;      // cap * W words: the final rows [0, distinct), then bins being counted
     uint32_t* out_counts = nullptr;     // cap, saturated at 2^32 - 1 (exact values in BinOut::big)
-    bool finished = false;
+    bool finished = false, failed = false;
+    int next_bin = 0;                   // pass 2: bins [0, next_bin) are counted and compacted
 
     ~KmerCountState() {
         for (auto& s : slots)
             for (auto& b : s.bins)
                 for (auto* c : b.chunks) unmap_bytes(c, chunk_bytes());
-        release_output();
         if (!dir.empty()) {
             for (int b = 0; b < B; ++b) std::remove(bin_path(b).c_str());
             ::rmdir(dir.c_str());
@@ -118,13 +142,6 @@ class KmerCountState {
     }
 
     std::size_t chunk_bytes() const { return chunk_codes * W * 8; }
-
-    void release_output() {
-        unmap_bytes(out_codes, cap * W * 8);
-        unmap_bytes(out_counts, cap * 4);
-        out_codes = nullptr;
-        out_counts = nullptr;
-    }
 
     std::string bin_path(int b) const { return dir + "/bin" + std::to_string(b) + ".raw"; }
 
@@ -520,7 +537,7 @@ class KmerCountState {
         return mx;
     }
 
-    std::size_t finish() {
+    std::size_t begin_finish() {
         if (finished) throw std::logic_error("finish() was already called");
         finished = true;
         if (!have_table) {
@@ -544,30 +561,55 @@ class KmerCountState {
             }
         }
         cap = at;
-        out_codes = static_cast<uint64_t*>(map_bytes(cap * W * 8));
-        out_counts = static_cast<uint32_t*>(map_bytes(cap * 4));
         // No huge pages here: the results of high-coverage input fill a small part of each bin's
         // upper-bound region, and 2 MB pages would populate the gaps too.
-        std::atomic<int> next{0};
+        maps = std::make_shared<OutputMaps>(cap * W * 8, cap * 4);
+        out_codes = maps->codes;
+        out_counts = maps->counts;
+        return cap;
+    }
+
+    // Counts bins [next_bin, next_bin + n) in parallel, each straight into the output at its upper-bound
+    // position, then moves their results left to follow the final rows (results never exceed their
+    // bin, so moves go left and never touch rows already final).
+    std::size_t count_bins(int n) {
+        if (!finished) throw std::logic_error("count_bins() before begin_finish()");
+        if (failed) throw std::logic_error("count_bins() after an error");
+        const int b0 = next_bin, b1 = n <= 0 ? B : std::min(B, b0 + n);
+        std::atomic<int> next{b0};
         std::vector<uint64_t> maxes(T, 0);
-        parallel_for(T, [&](std::size_t w, std::size_t) {
-            Buf buf, tmp;
-            for (int b; (b = next++) < B;) maxes[w] = std::max(maxes[w], count_bin(b, buf, tmp));
-        }, 1);
-        for (auto m : maxes) max_seen = std::max(max_seen, m);
-        if (!dir.empty()) {  // every bin file was removed as it was read
-            ::rmdir(dir.c_str());
-            dir.clear();
+        try {
+            parallel_for(T, [&](std::size_t w, std::size_t) {
+                Slot& s = slots[w];
+                for (int b; (b = next++) < b1;) maxes[w] = std::max(maxes[w], count_bin(b, s.sort_buf, s.sort_tmp));
+            }, 1);
+        } catch (...) {
+            failed = true;
+            throw;
         }
-        // Close the gaps between bins (each result is at most its bin's size, so moves go left).
-        distinct = 0;
-        for (auto& r : out) {
+        for (auto m : maxes) max_seen = std::max(max_seen, m);
+        for (int b = b0; b < b1; ++b) {
+            BinOut& r = out[b];
             if (r.start != distinct && r.kept) {
                 std::memmove(out_codes + distinct * W, out_codes + r.start * W, r.kept * W * 8);
                 std::memmove(out_counts + distinct, out_counts + r.start, r.kept * 4);
             }
             r.start = distinct;
             distinct += r.kept;
+        }
+        next_bin = b1;
+        if (next_bin == B) end_finish();
+        return distinct;
+    }
+
+    void end_finish() {
+        for (auto& s : slots) {
+            s.sort_buf.release();
+            s.sort_tmp.release();
+        }
+        if (!dir.empty()) {  // every bin file was removed as it was read
+            ::rmdir(dir.c_str());
+            dir.clear();
         }
         // The tail past the result was touched by the bins' results before compaction: release it.
         auto trim = [](void* base, std::size_t used, std::size_t total) {
@@ -579,16 +621,6 @@ class KmerCountState {
 #if defined(__GLIBC__)
         malloc_trim(0);
 #endif
-        return distinct;
-    }
-
-    // Hands the output maps over (the caller unmaps them with unmap_bytes); counts >= 2^32 - 1 are in big.
-    void take_output(uint64_t*& codes, uint32_t*& counts, std::size_t& capacity) {
-        codes = out_codes;
-        counts = out_counts;
-        capacity = cap;
-        out_codes = nullptr;
-        out_counts = nullptr;
     }
 
     void big_counts(uint64_t* counts) const {
@@ -641,13 +673,17 @@ void KmerCountNative::add_codes(const uint64_t* codes, std::size_t n) {
     s_->add_codes(codes, n);
 }
 
-std::size_t KmerCountNative::finish() { return s_->finish(); }
-uint64_t KmerCountNative::max_count_seen() const { return s_->max_seen; }
-void KmerCountNative::take_output(uint64_t*& codes, uint32_t*& counts, std::size_t& capacity) {
-    s_->take_output(codes, counts, capacity);
+std::size_t KmerCountNative::begin_finish() { return s_->begin_finish(); }
+std::size_t KmerCountNative::count_bins(int n) { return s_->count_bins(n); }
+int KmerCountNative::bins_left() const { return s_->finished ? s_->B - s_->next_bin : s_->B; }
+CountOutput KmerCountNative::output() const {
+    const auto& s = *s_;
+    if (!s.maps) throw std::logic_error("output() before begin_finish()");
+    return {s.out_codes, s.out_counts, s.cap, s.maps};
 }
+std::size_t KmerCountNative::finished_rows() const { return s_->distinct; }
+uint64_t KmerCountNative::max_count_seen() const { return s_->max_seen; }
 void KmerCountNative::big_counts(uint64_t* counts) const { s_->big_counts(counts); }
-void KmerCountNative::free_output(void* p, std::size_t bytes) { unmap_bytes(p, bytes); }
 int KmerCountNative::words() const { return s_->W; }
 uint64_t KmerCountNative::total_kmers() const { return s_->total; }
 uint64_t KmerCountNative::spilled_bytes() const { return s_->spilled; }

@@ -232,3 +232,93 @@ def test_bad_file_is_a_format_error(tmp_path):
     bad.write_bytes(b"@r1\nACGT\n+\nII\n")
     with pytest.raises(kmerx.FastxFormatError):
         kc.count(bad, 3)
+
+
+# ---- Counter.finish(output): the Parquet file written while counting ------------------------------
+def _same_file(a, b) -> None:
+    import pyarrow.parquet as pq
+
+    ta, tb = pq.read_table(a), pq.read_table(b)
+    assert ta.schema.equals(tb.schema, check_metadata=True) and ta.equals(tb)
+    assert pq.ParquetFile(a).metadata.num_row_groups == pq.ParquetFile(b).metadata.num_row_groups
+    assert pathlib.Path(a).read_bytes() == pathlib.Path(b).read_bytes()
+
+
+def _streamed_and_whole(tmp_path, sources, k, kmers=True, **kw):
+    streamed = kc.count(sources, k, output=tmp_path / "s.parquet", kmers=kmers, **kw)
+    whole = kc.count(sources, k, **kw)
+    whole.to_parquet(tmp_path / "w.parquet", kmers=kmers)
+    assert np.array_equal(streamed.codes, whole.codes) and np.array_equal(streamed.counts, whole.counts)
+    _same_file(tmp_path / "s.parquet", tmp_path / "w.parquet")
+    return whole
+
+
+@pytest.mark.parametrize("kmers", [True, False])
+def test_finish_output_large(tmp_path, kmers):
+    """2.5 M distinct k-mers: row groups of 1 M rows straddle the groups of bins."""
+    rng = np.random.default_rng(5)
+    seq = "".join(rng.choice(list("ACGT"), 2_500_000))
+    got = _streamed_and_whole(tmp_path, [[seq, seq[:100_000]]], 31, kmers=kmers, threads=2)
+    assert len(got) > 2 << 20
+
+
+@settings(max_examples=30, deadline=None)
+@given(seqs=st.lists(st.text("ACGTN", max_size=60), max_size=8), k=st.sampled_from([1, 3, 21, 33, 64]),
+       min_count=st.integers(1, 3), max_count=st.sampled_from([None, 1, 2, 5]), kmers=st.booleans(),
+       spill=st.booleans(), bins=st.sampled_from([0, 4, 64]))
+@example(seqs=[], k=5, min_count=1, max_count=None, kmers=True, spill=False, bins=0)
+@example(seqs=["AC"], k=5, min_count=1, max_count=None, kmers=False, spill=True, bins=4)
+def test_finish_output_matches_to_parquet(tmp_path_factory, seqs, k, min_count, max_count, kmers, spill, bins):
+    if max_count is not None and max_count < min_count:
+        max_count = min_count
+    tmp = tmp_path_factory.mktemp("stream")
+    kw = dict(k=k, min_count=min_count, max_count=max_count, bins=bins,
+              max_memory=kmerx._core.min_count_memory(bins or 1024, 2) if spill else kc.DEFAULT_MAX_MEMORY)
+    with kc._threads(2), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kc, "_ROWS_PER_GROUP", 7)
+        results = []
+        for out in (tmp / "s.parquet", None):
+            c = kc.Counter(kw["k"], min_count=min_count, max_count=max_count, bins=bins, max_memory=kw["max_memory"],
+                           tmp_dir=tmp)
+            c.add(seqs)
+            results.append(c.finish(out, kmers=kmers))
+    streamed, whole = results
+    whole.to_parquet(tmp / "w.parquet", kmers=kmers, rows_per_group=7)
+    assert np.array_equal(streamed.codes, whole.codes) and np.array_equal(streamed.counts, whole.counts)
+    _same_file(tmp / "s.parquet", tmp / "w.parquet")
+    assert sorted(p.name for p in tmp.iterdir()) == ["s.parquet", "w.parquet"]  # no spill or temporary files
+
+
+def test_finish_output_spilled_file(tmp_path):
+    rng = np.random.default_rng(7)
+    seqs = ["".join(rng.choice(list("ACGT"), 30_000)) for _ in range(10)]
+    with kc._threads(2):
+        c = kc.Counter(21, max_memory=1 << 20, bins=4, tmp_dir=tmp_path)
+        for s in seqs:
+            c.add([s])
+        assert c.spilled_bytes > 0
+        got = c.finish(tmp_path / "s.parquet")
+    got.to_parquet(tmp_path / "w.parquet")
+    _same_file(tmp_path / "s.parquet", tmp_path / "w.parquet")
+
+
+def test_stream_writer_restarts_on_big_counts(tmp_path, monkeypatch):
+    """Counts above 2^32 - 1 (known only at the end) turn the count column to uint64: the rows already
+    written as uint32 are written again."""
+    monkeypatch.setattr(kc, "_ROWS_PER_GROUP", 2)
+    codes = np.arange(5, dtype=np.uint64)
+    small = kc.KmerCounts(codes, np.array([1, 2, 3, 4, 0xFFFFFFFF], np.uint32), 5, True)
+    big = kc.KmerCounts(codes, np.array([1, 2, 3, 4, 1 << 33], np.uint64), 5, True)
+    w = kc._StreamWriter(str(tmp_path / "s.parquet"), small, True)
+    w.ready(4)
+    w.close(big)
+    big.to_parquet(tmp_path / "w.parquet", rows_per_group=2)
+    _same_file(tmp_path / "s.parquet", tmp_path / "w.parquet")
+
+
+def test_finish_output_error_leaves_nothing(tmp_path):
+    c = kc.Counter(5)
+    c.add(["ACGTACGT"])
+    with pytest.raises(OSError):
+        c.finish(tmp_path / "missing-dir" / "s.parquet")
+    assert list(tmp_path.iterdir()) == []

@@ -4,7 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <climits>
+#include <memory>
 #include <string>
 
 #include "arrays.hpp"
@@ -31,41 +31,35 @@ void add_codes(KmerCountNative& c, const carray<uint64_t>& codes) {
     c.add_codes(codes.data(), n);
 }
 
-template <class T>
-py::array_t<T> mapped_array(T* p, std::size_t bytes, std::vector<py::ssize_t> shape) {
-    struct Map {
-        void* p;
-        std::size_t bytes;
-    };
-    auto* m = new Map{p, bytes};
-    py::capsule owner(m, [](void* q) {
-        auto* mm = static_cast<Map*>(q);
-        KmerCountNative::free_output(mm->p, mm->bytes);
-        delete mm;
-    });
-    return py::array_t<T>(shape, p, owner);
-}
-
-// (codes uint64[n] or [n, 2], counts uint32[n], or uint64[n] when a count exceeds 2^32 - 1), zero-copy.
-py::tuple finish(KmerCountNative& c) {
-    std::size_t n, cap;
-    uint64_t* codes;
-    uint32_t* counts;
+// The output maps as numpy arrays of `capacity` rows (codes uint64[n] or [n, 2], counts uint32[n]),
+// zero-copy; each holds a reference to the maps.
+py::tuple begin_finish(KmerCountNative& c) {
     {
         py::gil_scoped_release nogil;
-        n = c.finish();
-        c.take_output(codes, counts, cap);
+        c.begin_finish();
     }
-    const auto m = static_cast<py::ssize_t>(n);
-    const int w = c.words();
-    py::array_t<uint32_t> c32 = mapped_array(counts, cap * 4, {m});
-    py::array_t<uint64_t> k = w == 1 ? mapped_array(codes, cap * 8, {m}) : mapped_array(codes, cap * 16, {m, py::ssize_t(2)});
-    if (c.max_count_seen() < UINT32_MAX) return py::make_tuple(k, c32);
-    py::array_t<uint64_t> c64({m});
-    uint64_t* p = c64.mutable_data();
-    for (py::ssize_t i = 0; i < m; ++i) p[i] = c32.data()[i];
-    c.big_counts(p);
-    return py::make_tuple(k, c64);
+    const CountOutput o = c.output();
+    auto holder = [&o] {
+        return py::capsule(new std::shared_ptr<void>(o.owner),
+                           [](void* q) { delete static_cast<std::shared_ptr<void>*>(q); });
+    };
+    const auto n = static_cast<py::ssize_t>(o.capacity);
+    py::array_t<uint32_t> counts({n}, o.counts, holder());
+    py::array_t<uint64_t> codes = c.words() == 1 ? py::array_t<uint64_t>({n}, o.codes, holder())
+                                                 : py::array_t<uint64_t>({n, py::ssize_t(2)}, o.codes, holder());
+    return py::make_tuple(codes, counts);
+}
+
+std::size_t count_bins(KmerCountNative& c, int64_t n) {
+    check_range("n", n, 0, 65536);
+    py::gil_scoped_release nogil;
+    return c.count_bins(static_cast<int>(n));
+}
+
+void big_counts(const KmerCountNative& c, py::array_t<uint64_t, py::array::c_style> counts) {
+    if (counts.ndim() != 1 || static_cast<std::size_t>(counts.shape(0)) != c.finished_rows())
+        throw std::invalid_argument("counts must be uint64[" + std::to_string(c.finished_rows()) + "]");
+    c.big_counts(counts.mutable_data());
 }
 
 }  // namespace
@@ -90,7 +84,13 @@ void init_count(py::module_& m) {
              py::arg("min_count"), py::arg("max_count"))
         .def("add_reads", &add_reads, py::arg("data"), py::arg("offsets"))
         .def("add_codes", &add_codes, py::arg("codes"))
-        .def("finish", &finish, "Counts every bin: (codes, counts) sorted by code.")
+        .def("begin_finish", &begin_finish, "Ends pass 1: (codes, counts) output arrays of capacity rows.")
+        .def("count_bins", &count_bins, py::arg("n"),
+             "Counts the next n bins (0: all left); returns the number of final rows of the output.")
+        .def("big_counts", &big_counts, py::arg("counts"),
+             "Writes the exact counts >= 2^32 - 1 into a uint64 copy of the final rows' counts.")
+        .def_property_readonly("bins_left", &KmerCountNative::bins_left)
+        .def_property_readonly("max_count_seen", &KmerCountNative::max_count_seen)
         .def_property_readonly("total_kmers", &KmerCountNative::total_kmers)
         .def_property_readonly("spilled_bytes", &KmerCountNative::spilled_bytes)
         .def_property_readonly("bins", &KmerCountNative::bins);

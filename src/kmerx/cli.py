@@ -20,11 +20,23 @@ class _Fail(Exception):
     """An error already phrased for the user."""
 
 
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        pass
+
+
 def _progress(desc: str, unit: str):
+    if not sys.stderr.isatty():
+        return _NoBar()  # without importing tqdm (~50 ms)
     from tqdm import tqdm
 
-    return tqdm(desc=desc, unit=unit, unit_scale=True, leave=False, file=sys.stderr,
-                disable=not sys.stderr.isatty(), mininterval=0.5)
+    return tqdm(desc=desc, unit=unit, unit_scale=True, leave=False, file=sys.stderr, mininterval=0.5)
 
 
 def _batches(path: str, phred: int, desc: str) -> Iterator:
@@ -165,8 +177,9 @@ def _size(text: str) -> int:
     return int(value * _SIZE_UNITS[unit])
 
 
-def _counts(args, files: list[str]):
-    """KmerCounts of files, with a progress bar over reads."""
+def _counts(args, files: list[str], output: str | None = None, kmers: bool = True):
+    """KmerCounts of files, with a progress bar over reads; also written to the Parquet file output
+    (while the last pass runs) when given."""
     from kmerx import count, io
 
     kw = {"canonical": not args.forward, "max_memory": args.max_memory, "tmp_dir": args.tmp_dir}
@@ -178,7 +191,7 @@ def _counts(args, files: list[str]):
             for batch in count.prefetch(io.read(path, phred=args.phred, batch_bytes=16 << 20)):
                 counter.add(batch)
                 bar.update(batch.num_rows)
-    return counter.finish()
+    return counter.finish(output, kmers=kmers)
 
 
 def _check_k(k) -> None:
@@ -190,10 +203,10 @@ def cmd_count(args) -> None:
     _check_k(args.k)
     if args.top is not None and args.top < 0:
         raise _Fail(f"--top must be >= 0, got {args.top}")
-    result = _counts(args, args.files)
-    if args.top is not None:
-        result = result.top(args.top)
-    result.to_parquet(args.output, kmers=not args.no_kmers)
+    if args.top is None:
+        _counts(args, args.files, args.output, kmers=not args.no_kmers)
+        return
+    _counts(args, args.files).top(args.top).to_parquet(args.output, kmers=not args.no_kmers)
 
 
 def cmd_histo(args) -> None:

@@ -25,6 +25,7 @@ __all__ = ["DEFAULT_MAX_MEMORY", "Counter", "KmerCounts", "count", "histogram"]
 DEFAULT_MAX_MEMORY = 2 << 30  # bytes of binned k-mers held before spilling to tmp_dir
 _U64_MAX = (1 << 64) - 1
 _READ_BATCH_BYTES = 16 << 20
+_ROWS_PER_GROUP = 1 << 20  # Parquet row group of Counter.finish(output); to_parquet's default
 
 
 @contextlib.contextmanager
@@ -95,21 +96,36 @@ class KmerCounts:
     def to_parquet(self, path: str | os.PathLike, *, kmers: bool = True, rows_per_group: int = 1 << 20) -> None:
         """Write :meth:`to_table` to Parquet atomically, decoding k-mers one row group at a time
         (``kmers=False``: codes and counts only, much smaller and faster to write)."""
-        import pyarrow.parquet as pq
-
         from kmerx.formats import atomic_path
 
+        rows_per_group = check_int("rows_per_group", rows_per_group, 1)
         with atomic_path(path) as tmp:
-            schema = self.to_table(0, 0, kmers=kmers).schema
-            # K-mer strings snappy-compressed (zstd writes at half the speed for 30% less); codes plain
-            # and uncompressed (delta packing costs more time than it saves here), with
-            # statistics so readers can skip row groups by code; counts (mostly small) dictionary-encoded.
-            codes = [c for c in ("code", "code_hi", "code_lo") if c in schema.names]
-            opts = dict(compression={n: "snappy" if n == "kmer" else "NONE" for n in schema.names},
-                        use_dictionary=["count"], write_statistics=codes)
-            with pq.ParquetWriter(tmp, schema, **opts) as w:
-                for s in range(0, max(len(self), 1), rows_per_group):
-                    w.write_table(self.to_table(s, s + rows_per_group, kmers=kmers))
+            self._write_parquet(tmp, kmers, rows_per_group)
+
+    def _parquet_writer(self, path: str, kmers: bool) -> Any:
+        import pyarrow.parquet as pq
+
+        schema = self.to_table(0, 0, kmers=kmers).schema
+        # K-mer strings snappy-compressed (zstd writes at half the speed for 30% less); codes plain
+        # and uncompressed (delta packing costs more time than it saves here), with
+        # statistics so readers can skip row groups by code; counts (mostly small) dictionary-encoded.
+        codes = [c for c in ("code", "code_hi", "code_lo") if c in schema.names]
+        opts = dict(compression={n: "snappy" if n == "kmer" else "NONE" for n in schema.names},
+                    use_dictionary=["count"], write_statistics=codes)
+        return pq.ParquetWriter(path, schema, **opts)
+
+    def _write_groups(self, writer: Any, start: int, stop: int, kmers: bool, rows_per_group: int) -> None:
+        # Row groups start at multiples of rows_per_group, so writing in steps gives the same file.
+        starts = range(start, stop, rows_per_group)
+        tables = (self.to_table(s, min(s + rows_per_group, stop), kmers=kmers) for s in starts)
+        if kmers and len(starts) > 1:  # decode the next group's strings while this one is compressed
+            tables = prefetch(tables, depth=1)
+        for t in tables:
+            writer.write_table(t)
+
+    def _write_parquet(self, path: str, kmers: bool, rows_per_group: int) -> None:
+        with self._parquet_writer(path, kmers) as w:
+            self._write_groups(w, 0, max(len(self), 1), kmers, rows_per_group)
 
     @classmethod
     def from_parquet(cls, path: str | os.PathLike) -> KmerCounts:
@@ -207,12 +223,107 @@ class Counter:
         """Bytes written to spill files so far."""
         return int(self._native.spilled_bytes)
 
-    def finish(self) -> KmerCounts:
+    def finish(self, output: str | os.PathLike | None = None, *, kmers: bool = True) -> KmerCounts:
+        """Count every bin: the result, sorted by code. output: also write it to this Parquet file, the
+        same file as ``result.to_parquet(output, kmers=kmers)``, but while the bins are counted: bins are
+        counted in groups and a writer thread writes the rows of one group while the next is counted."""
         if self._done:
             raise RuntimeError("Counter.finish() was already called")
         self._done = True
-        codes, counts = self._native.finish()
-        return KmerCounts(codes, counts, self.k, self.canonical)
+        codes, counts = self._native.begin_finish()
+        if output is None:
+            return self._result(codes, counts, self._native.count_bins(0))
+        from kmerx.formats import atomic_path
+
+        with atomic_path(output) as tmp:
+            writer = _StreamWriter(tmp, KmerCounts(codes, counts, self.k, self.canonical), bool(kmers))
+            try:
+                # Groups of ~1/32 of the bins: the first group's write and the last group's count are
+                # the only parts that do not overlap.
+                group, rows = max(1, self._native.bins // 32), 0
+                while self._native.bins_left:
+                    rows = self._native.count_bins(group)
+                    writer.ready(rows)
+                result = self._result(codes, counts, rows)
+            except BaseException:
+                writer.close(None)
+                raise
+            writer.close(result)
+        return result
+
+    def _result(self, codes: np.ndarray, counts: np.ndarray, n: int) -> KmerCounts:
+        counts = counts[:n]
+        if self._native.max_count_seen >= 0xFFFFFFFF:  # saturated uint32 counts: the exact ones are native
+            counts = counts.astype(np.uint64)
+            self._native.big_counts(counts)
+        return KmerCounts(codes[:n], counts, self.k, self.canonical)
+
+
+class _StreamWriter:
+    """Writes the rows of a result as they become final, on a thread, in the row groups of
+    :meth:`KmerCounts.to_parquet` (same boundaries, same options), so the file is the same."""
+
+    def __init__(self, path: str, rows: KmerCounts, kmers: bool) -> None:
+        import queue
+        import threading
+
+        self._path, self._rows, self._kmers, self._rpg = path, rows, kmers, _ROWS_PER_GROUP
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="kmerx-count-writer", daemon=True)
+        self._thread.start()
+
+    def ready(self, n: int) -> None:
+        """Rows [0, n) are final."""
+        if self._error is not None:
+            raise self._error
+        self._q.put(n)
+
+    def close(self, result: KmerCounts | None) -> None:
+        """Writes the rest of result and closes the file (result None: abandon it); raises the
+        writer's error."""
+        self._q.put(("end", result))
+        self._thread.join()
+        if self._error is not None and result is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        try:
+            done = 0  # rows written
+            with self._rows._parquet_writer(self._path, self._kmers) as w, _Writeback(self._path) as wb:
+                while not isinstance(item := self._q.get(), tuple):
+                    stop = item // self._rpg * self._rpg
+                    if stop > done:
+                        self._rows._write_groups(w, done, stop, self._kmers, self._rpg)
+                        done = stop
+                        wb.start()
+                result = item[1]
+                if result is not None and result.counts.dtype == self._rows.counts.dtype:
+                    result._write_groups(w, done, max(len(result), 1), self._kmers, self._rpg)
+            if result is not None and result.counts.dtype != self._rows.counts.dtype:
+                # A count above 2^32 - 1 turned up after uint32 rows were written: start again.
+                result._write_parquet(self._path, self._kmers, self._rpg)
+        except BaseException as e:  # raised in the caller's thread
+            self._error = e
+
+
+class _Writeback:
+    """Starts the disk writeback of a file being written (without waiting for it), so the fsync that
+    ends an atomic write finds little left to flush."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_RDONLY) if hasattr(os, "posix_fadvise") else -1
+
+    def start(self) -> None:
+        if self._fd >= 0:  # Linux: DONTNEED starts the writeback of dirty pages and drops clean ones
+            os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+    def __enter__(self) -> _Writeback:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
 
 
 def prefetch(batches: Iterable[Any], depth: int = 2) -> Iterator[Any]:
@@ -302,17 +413,21 @@ def count(
     threads: int | None = None,
     bins: int = 0,
     progress: bool = False,
+    output: str | os.PathLike | None = None,
+    kmers: bool = True,
 ) -> KmerCounts:
     """Exact counts of the k-mers (free of non-ACGT bases) of ``sources``.
 
     sources: a FASTA/FASTQ path (str/PathLike) or a list of paths (any format kmerx.io.read takes), one
     ReadBatch / Arrow array, or an iterable of batches (each a ReadBatch, Arrow array or list of str).
     A list whose items are all str is taken as paths; wrap sequences as ``[["ACGT", ...]]``.
-    threads: pool size for this call (default: kmerx.num_threads()). Other arguments: :class:`Counter`.
+    threads: pool size for this call (default: kmerx.num_threads()). output: also write the result to this
+    Parquet file (as ``result.to_parquet(output, kmers=kmers)``), overlapping the write with the final
+    counting pass (:meth:`Counter.finish`). Other arguments: :class:`Counter`.
     """
     with _threads(threads):
         c = Counter(k, canonical=canonical, min_count=min_count, max_count=max_count, max_memory=max_memory,
                     tmp_dir=tmp_dir, bins=bins)
         for batch in _batches(sources, progress):
             c.add(batch)
-        return c.finish()
+        return c.finish(output, kmers=kmers)

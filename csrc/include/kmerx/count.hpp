@@ -6,8 +6,10 @@
 // concatenation of the sorted bins is globally sorted (no final merge). Each worker thread owns its own
 // chunked bins (no locks). When the bins hold more than the budget, every bin is appended to its own
 // raw file in a temporary directory and its memory is released.
-// Pass 2 (finish): bins are counted in parallel, one at a time per thread: gather (file + memory),
-// LSD radix sort skipping constant digits, run-length, min/max filter; then concatenated.
+// Pass 2 (begin_finish, count_bins): bins are counted in parallel, one at a time per thread: gather
+// (file + memory), sort, run-length, min/max filter, straight into the output; then moved left to
+// follow the rows already final. Bins are counted in groups so a caller can write finished rows while
+// the next group is counted.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +35,15 @@ uint64_t min_count_memory(int bins, std::size_t threads);
 
 class KmerCountState;
 
+// Result rows of a counter: codes (capacity * words uint64) and counts (capacity uint32, saturated at
+// 2^32 - 1: see big_counts), sorted by code.
+struct CountOutput {
+    uint64_t* codes = nullptr;
+    uint32_t* counts = nullptr;
+    std::size_t capacity = 0;
+    std::shared_ptr<void> owner;
+};
+
 // Streaming exact counter. Not thread-safe itself (one caller at a time); uses the pool inside.
 class KmerCountNative {
   public:
@@ -47,18 +58,21 @@ class KmerCountNative {
     // Adds n codes (words() uint64 each, [hi, lo] for k > 32) computed elsewhere.
     void add_codes(const uint64_t* codes, std::size_t n);
 
-    // Sorts and counts every bin straight into the output; returns the number of distinct k-mers
-    // kept. After this, only take_output(), big_counts() and max_count_seen() may be called.
-    std::size_t finish();
-    // Largest count among the kept k-mers (0 when none); valid after finish().
+    // Pass 2, in steps. begin_finish() ends pass 1 and maps the output; it returns its capacity (rows:
+    // the k-mers added, an upper bound of the result). Then each count_bins(n) counts the next n bins
+    // (n <= 0: all that are left) in parallel and returns the number of final rows: the output's prefix
+    // [0, rows) is sorted, holds the result of every bin counted so far and never changes again, so it
+    // can be written out while later bins are counted. std::logic_error when called out of order.
+    std::size_t begin_finish();
+    std::size_t count_bins(int n);
+    int bins_left() const;            // bins not yet counted (all of them before begin_finish())
+    std::size_t finished_rows() const;
+    // The output maps (valid after begin_finish()); `owner` keeps them alive after the counter is gone.
+    CountOutput output() const;
+    // Largest count among the kept k-mers of the bins counted so far (0 when none).
     uint64_t max_count_seen() const;
-    // Hands over the result maps: codes (capacity * words() uint64) and counts (capacity uint32), whose
-    // first finish() entries are the result; counts saturate at 2^32 - 1 (see big_counts). The caller
-    // owns them and releases each with free_output(p, its size in bytes).
-    void take_output(uint64_t*& codes, uint32_t*& counts, std::size_t& capacity);
-    // Writes the exact counts >= 2^32 - 1 into a uint64 copy of the counts.
+    // Writes the exact counts >= 2^32 - 1 of the final rows into a uint64 copy of their counts.
     void big_counts(uint64_t* counts) const;
-    static void free_output(void* p, std::size_t bytes);
 
     int words() const;
     uint64_t total_kmers() const;   // k-mers added so far

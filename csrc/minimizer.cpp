@@ -399,6 +399,21 @@ class Sketcher {
     uint8_t codes_[256 + 32 + 8] = {};
 };
 
+// The slots [0, m) into the four columns at o.
+void split_slots(const Slot* __restrict sl, std::size_t m, const MinimizerColumns& col, std::size_t o) {
+    uint64_t* __restrict hash = col.hash + o;
+    int32_t* __restrict end = col.end + o;
+    int8_t* __restrict strand = col.strand + o;
+    uint8_t* __restrict span = col.span + o;
+    for (std::size_t j = 0; j < m; ++j) {
+        const Slot x = sl[j];
+        hash[j] = x.key >> 8;
+        end[j] = int32_t(x.tag >> 1);
+        strand[j] = int8_t(x.tag & 1);
+        span[j] = uint8_t(x.key & 0xff);
+    }
+}
+
 }  // namespace
 
 namespace detail {
@@ -457,13 +472,9 @@ void minimizers(const uint8_t* data, const int64_t* offsets, std::size_t n, cons
             const auto o = std::size_t(base[p]);
             const Slot* sl = slots[p]->data();
             const std::size_t m = slots[p]->size();
-            for (std::size_t j = 0; j < m; ++j) col.hash[o + j] = sl[j].key >> 8;
-            if (col.end)
-                for (std::size_t j = 0; j < m; ++j) col.end[o + j] = int32_t(sl[j].tag >> 1);
-            if (col.strand)
-                for (std::size_t j = 0; j < m; ++j) col.strand[o + j] = int8_t(sl[j].tag & 1);
-            if (col.span)
-                for (std::size_t j = 0; j < m; ++j) col.span[o + j] = uint8_t(sl[j].key & 0xff);
+            if (col.end && col.strand && col.span) split_slots(sl, m, col, o);  // one pass over the slots
+            else
+                for (std::size_t j = 0; j < m; ++j) col.hash[o + j] = sl[j].key >> 8;
             slots[p].reset();
         }
     });

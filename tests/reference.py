@@ -3,6 +3,7 @@ reference FASTA/FASTQ parser that is independent of kmerx.io, ReadBatch builders
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import pathlib
 import struct
@@ -141,3 +142,39 @@ def make_batch(recs, start_index: int = 0) -> pa.RecordBatch:
 def rows(batch: pa.RecordBatch) -> list[tuple]:
     d = batch.to_pydict()
     return list(zip(d["name"], d["seq"], d["qual"], d["read_index"]))
+
+
+# ---- SIMD paths: every level this CPU runs must give the scalar path's result --------------------
+def simd_levels() -> list[str]:
+    import kmerx
+
+    return ["scalar"] + (["avx2"] if kmerx._core.simd_detected() in ("avx2", "avx512") else [])
+
+
+SIMD = simd_levels()
+
+
+@contextlib.contextmanager
+def simd_level(level: str):
+    """Native kernels forced to one SIMD level inside the block, back to automatic after."""
+    import kmerx
+
+    kmerx.set_simd(level)
+    try:
+        yield level
+    finally:
+        kmerx.set_simd("auto")
+
+
+def same_on_every_simd_path(fn):
+    """fn() under every SIMD level; asserts each result equals the scalar one (arrays, tuples, lists,
+    None compared element by element) and returns the scalar result."""
+    import numpy as np
+
+    out = {}
+    for level in SIMD:
+        with simd_level(level):
+            out[level] = fn()
+    for level in SIMD[1:]:
+        np.testing.assert_equal(out[level], out["scalar"], err_msg=f"SIMD level {level} differs from scalar")
+    return out["scalar"]

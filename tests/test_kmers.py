@@ -11,20 +11,14 @@ import pyarrow as pa
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from reference import SIMD, same_on_every_simd_path, simd_level
 
 import kmerx
 from kmerx import kmers
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-SIMD = ["scalar"] + (["avx2"] if kmerx._core.simd_detected() in ("avx2", "avx512") else [])
 COMP = {"A": "T", "C": "G", "G": "C", "T": "A"}
 
-
-@pytest.fixture(params=SIMD)
-def simd(request):
-    kmerx.set_simd(request.param)
-    yield request.param
-    kmerx.set_simd("auto")
 
 
 # ---- slow reference ----------------------------------------------------------------------------
@@ -82,11 +76,8 @@ seq_strategy = st.lists(st.text(alphabet="ACGTacgtNnRX", max_size=120), max_size
 @example(seqs=["ACGT" * 20 + "N" + "GATTACA" * 10], k=33, strand="reverse", stride=1)
 @example(seqs=["TTGCA" * 30], k=64, strand="canonical", stride=3)
 def test_matches_reference(level, seqs, k, strand, stride):
-    kmerx.set_simd(level)
-    try:
+    with simd_level(level):
         check_against_ref(seqs, k, strand, stride)
-    finally:
-        kmerx.set_simd("auto")
 
 
 @pytest.mark.parametrize("k", [4, 5, 6, 11, 14, 21, 31, 32, 33, 47, 64])
@@ -101,16 +92,7 @@ def test_long_runs_match_reference(simd, k, strand):
 
 def assert_simd_paths_agree(data, offsets, k, **kw):
     """Every SIMD path this CPU can run gives the scalar path's codes, offsets and positions."""
-    out = {}
-    try:
-        for level in SIMD:
-            kmerx.set_simd(level)
-            out[level] = kmers.kmer_codes_numpy(data, offsets, k, **kw)
-    finally:
-        kmerx.set_simd("auto")
-    for level in SIMD:
-        for a, b in zip(out["scalar"], out[level]):
-            np.testing.assert_array_equal(a, b)
+    same_on_every_simd_path(lambda: kmers.kmer_codes_numpy(data, offsets, k, **kw))
 
 
 @pytest.mark.parametrize("first", [0, 31, 32, 33, 34])

@@ -10,12 +10,11 @@ import pyarrow as pa
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from reference import SHARED, raw_bytes, ref_records
+from reference import SHARED, raw_bytes, ref_records, same_on_every_simd_path
 
 import kmerx
 from kmerx import kmers
 
-SIMD = ["scalar"] + (["avx2"] if kmerx._core.simd_detected() in ("avx2", "avx512") else [])
 ORACLE = SHARED / "oracle" / "minimap2"
 ORACLE_FILES = sorted(p.name for p in ORACLE.glob("*.tsv.gz")) if ORACLE.exists() else []
 
@@ -30,17 +29,7 @@ def flat(out) -> list[list[tuple[int, int, int, int]]]:
 def run_all_simd(seqs, k, w, **kw):
     """minimizers_numpy on every SIMD path; asserts they agree and returns the scalar result."""
     data, offsets = kmers.seq_arrays(seqs)
-    out = {}
-    try:
-        for level in SIMD:
-            kmerx.set_simd(level)
-            out[level] = kmers.minimizers_numpy(data, offsets, k, w, **kw)
-    finally:
-        kmerx.set_simd("auto")
-    for level in SIMD:
-        for a, b in zip(out["scalar"], out[level]):
-            np.testing.assert_array_equal(a, b)
-    return out["scalar"]
+    return same_on_every_simd_path(lambda: kmers.minimizers_numpy(data, offsets, k, w, **kw))
 
 
 # ---- slow reference: a pure-Python model of mm_sketch() written from its documented rules

@@ -10,23 +10,16 @@ import pyarrow as pa
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from reference import raw_bytes, ref_records, shared
+from reference import SIMD, raw_bytes, ref_records, same_on_every_simd_path, shared, simd_level
 
 import kmerx
 from kmerx import kmers
 
-SIMD = ["scalar"] + (["avx2"] if kmerx._core.simd_detected() in ("avx2", "avx512") else [])
 M64 = (1 << 64) - 1
 SEED = {"A": 0x3C8BFBB395C60474, "C": 0x3193C18562A02B4C, "G": 0x20323ED082572324, "T": 0x295549F54BE24456}
 COMP = {"A": "T", "C": "G", "G": "C", "T": "A"}
 MULTISEED = 0x90B45D39FB6DA1FA
 
-
-@pytest.fixture(params=SIMD)
-def simd(request):
-    kmerx.set_simd(request.param)
-    yield request.param
-    kmerx.set_simd("auto")
 
 
 # ---- slow reference: every k-mer hashed from scratch, no rolling ---------------------------------
@@ -173,11 +166,8 @@ def check_against_ref(seqs, k, m, strand):
 @example(seqs=["acgtTGCAacgg"], k=5, m=3, strand="canonical")  # lowercase
 @example(seqs=["ACGT" * 30], k=100, m=2, strand="canonical")  # k > 64
 def test_matches_reference(level, seqs, k, m, strand):
-    kmerx.set_simd(level)
-    try:
+    with simd_level(level):
         check_against_ref(seqs, k, m, strand)
-    finally:
-        kmerx.set_simd("auto")
 
 
 @pytest.mark.parametrize("k", [1, 5, 21, 31, 33, 64, 100])
@@ -208,16 +198,7 @@ def test_invariants():
 
 def assert_simd_paths_agree(data, offsets, k, **kw):
     """Every SIMD path this CPU can run gives the scalar path's values, offsets and positions."""
-    out = {}
-    try:
-        for level in SIMD:
-            kmerx.set_simd(level)
-            out[level] = kmers.nthash_numpy(data, offsets, k, **kw)
-    finally:
-        kmerx.set_simd("auto")
-    for level in SIMD:
-        for a, b in zip(out["scalar"], out[level]):
-            np.testing.assert_array_equal(a, b)
+    same_on_every_simd_path(lambda: kmers.nthash_numpy(data, offsets, k, **kw))
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from reference import make_batch, parse_fasta, shared
+from reference import make_batch, parse_fasta, same_on_every_simd_path, shared
 
 import kmerx
 from kmerx import _core
@@ -20,27 +20,12 @@ from kmerx.kmers.sketch import FracMinHash, MinHash, Sketch, load_signatures, sa
 sourmash = pytest.importorskip("sourmash")
 
 M64 = 2**64 - 1
-SIMD = ["scalar"] + (["avx2"] if _core.simd_detected() in ("avx2", "avx512") else [])
 
-
-@pytest.fixture(params=SIMD)
-def simd(request):
-    kmerx.set_simd(request.param)
-    yield request.param
-    kmerx.set_simd("auto")
 
 
 def assert_simd_paths_agree(seqs, k, **kw):
     """Every SIMD path this CPU can run gives the scalar path's hashes."""
-    out = {}
-    try:
-        for level in SIMD:
-            kmerx.set_simd(level)
-            out[level] = Sketch(k, **kw).add(seqs).hashes.tolist()
-    finally:
-        kmerx.set_simd("auto")
-    assert all(v == out["scalar"] for v in out.values())
-    return out["scalar"]
+    return same_on_every_simd_path(lambda: Sketch(k, **kw).add(seqs).hashes.tolist())
 
 
 # ---- a slow reference ------------------------------------------------------------------------

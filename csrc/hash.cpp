@@ -15,8 +15,6 @@ namespace {
 // ntHash's random seeds (facts from ntHash 2 / btllib), by base code A C G T.
 constexpr uint64_t kSeed[4] = {0x3c8bfbb395c60474ULL, 0x3193c18562a02b4cULL, 0x20323ed082572324ULL,
                                0x295549f54be24456ULL};
-constexpr uint64_t kMultiSeed = 0x90b45d39fb6da1faULL;
-constexpr int kMultiShift = 27;
 
 }  // namespace
 
@@ -120,11 +118,7 @@ void for_each_run(const uint8_t* s, int64_t n, int64_t k, FindFn find, Fn&& fn) 
 }
 
 void extend(uint64_t* row, int h, int64_t k) {
-    const uint64_t base = row[0];
-    for (int j = 1; j < h; ++j) {
-        uint64_t v = base * (static_cast<uint64_t>(j) ^ (static_cast<uint64_t>(k) * kMultiSeed));
-        row[j] = v ^ (v >> kMultiShift);
-    }
+    for (int j = 1; j < h; ++j) row[j] = extra_hash(row[0], static_cast<uint64_t>(j), k);
 }
 
 }  // namespace

@@ -53,7 +53,7 @@ def _lazy(name: str):
 
 def __getattr__(name: str):
     # Submodules and their main entry points load on first use, so `import kmerx` stays fast.
-    if name in ("io", "clean", "count", "kmers", "stats", "cli", "vocab"):
+    if name in ("io", "clean", "count", "kmers", "stats", "cli", "vocab", "tokenizers"):
         return _lazy(name)
     if name in ("read", "read_pairs", "ReadConfig", "READ_SCHEMA"):
         return getattr(_lazy("io"), name)
@@ -61,4 +61,6 @@ def __getattr__(name: str):
         return _lazy("clean").CleanConfig
     if name == "Vocab":
         return _lazy("vocab").Vocab
+    if name in ("Tokenizer", "TokenizerConfig"):
+        return getattr(_lazy("tokenizers"), name)
     raise AttributeError(f"module 'kmerx' has no attribute {name!r}")

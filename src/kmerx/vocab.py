@@ -203,9 +203,21 @@ class Vocab:
                               "count": pa.array(self._counts, pa.uint64())})
             pq.write_table(table.replace_schema_metadata({"kmerx.vocab": json.dumps(meta)}), path)
             return
-        doc = {**meta, "codes": self._codes.tolist(), "counts": self._counts.tolist()}
         with open(path, "w") as f:
-            json.dump(doc, f)
+            json.dump(self.to_doc(), f)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The JSON document :meth:`save` writes (also embedded in saved tokenizers)."""
+        return {"format": _FORMAT, "version": _VERSION, "k": self.k, "specials": list(self.specials),
+                "codes": self._codes.tolist(), "counts": self._counts.tolist()}
+
+    @classmethod
+    def from_doc(cls, doc: Any, path: str) -> Vocab:
+        """The vocabulary of a :meth:`to_doc` document; ``path`` names its file in errors."""
+        doc = cls._check_meta(doc, path)
+        k = doc["k"]
+        codes = np.array(doc["codes"], dtype=np.uint64).reshape((-1,) if k <= 32 else (-1, 2))
+        return cls(k, codes, np.array(doc["counts"], dtype=np.uint64), specials=doc["specials"])
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Vocab:
@@ -223,10 +235,7 @@ class Vocab:
             codes = col("code") if meta["k"] <= 32 else np.stack([col("code_hi"), col("code_lo")], axis=1)
             return cls(meta["k"], codes, col("count"), specials=meta["specials"])
         with open(path) as f:
-            doc = cls._check_meta(json.load(f), path)
-        k = doc["k"]
-        codes = np.array(doc["codes"], dtype=np.uint64).reshape((-1,) if k <= 32 else (-1, 2))
-        return cls(k, codes, np.array(doc["counts"], dtype=np.uint64), specials=doc["specials"])
+            return cls.from_doc(json.load(f), path)
 
     @staticmethod
     def _check_meta(meta: Any, path: str) -> dict:

@@ -66,6 +66,12 @@ inline uint64_t sror(uint64_t x) {
 }
 uint64_t srol_by(uint64_t x, int64_t d);
 
+// Extra hash j >= 1 of a k-mer whose hash 0 is `base` (btllib's multi-hash rule; see above).
+inline uint64_t extra_hash(uint64_t base, uint64_t j, int64_t k) {
+    const uint64_t t = base * (j ^ (static_cast<uint64_t>(k) * 0x90b45d39fb6da1faULL));
+    return t ^ (t >> 27);
+}
+
 // The rolling tables for one k, indexed by base code (A0 C1 G2 T3).
 struct Tables {
     uint64_t f_in[4];   // SEED[b]

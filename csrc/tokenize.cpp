@@ -38,6 +38,8 @@ void check(bool ok, const std::string& what) {
 
 // Windows are produced in blocks of this many, so scratch memory stays small for chromosome-long reads.
 constexpr int64_t kBlock = 4096;
+// Shorter all-ACGT runs are hashed by the scalar kernel: the AVX2 one pays a set-up per run.
+constexpr int64_t kLongRun = 1024;
 
 // Calls fn(t, fw, rc, valid) for the n windows starting at a + t * stride (t = 0..n-1): the codes of
 // the window and of its reverse complement, and whether all k bases are valid. Code is uint64_t
@@ -121,10 +123,12 @@ public:
     }
     void fill_block(const uint8_t* seq, int64_t a, int64_t n, uint32_t* ids, uint32_t*) const override {
         const int words = vocab_->words();
-        thread_local std::vector<uint64_t> codes;
-        thread_local std::vector<uint8_t> valid;
-        codes.resize(static_cast<std::size_t>(n * words));
-        valid.resize(static_cast<std::size_t>(n));
+        thread_local std::vector<uint64_t> code_buf;
+        thread_local std::vector<uint8_t> valid_buf;
+        code_buf.resize(static_cast<std::size_t>(n * words));
+        valid_buf.resize(static_cast<std::size_t>(n));
+        uint64_t* codes = code_buf.data();
+        uint8_t* valid = valid_buf.data();
         if (words == 1) {
             roll_codes<uint64_t>(seq, a, n, stride_, static_cast<int>(k_), base_, [&](int64_t t, uint64_t fw, uint64_t rc, bool ok) {
                 codes[t] = pick(strand_, fw, rc);
@@ -139,7 +143,7 @@ public:
                 valid[t] = ok;
             });
         }
-        vocab_->lookup(codes.data(), static_cast<std::size_t>(n), unk_, ids);
+        vocab_->lookup(codes, static_cast<std::size_t>(n), unk_, ids);
         for (int64_t t = 0; t < n; ++t)
             if (!valid[t]) ids[t] = unk_;
     }
@@ -182,7 +186,7 @@ public:
         if (slots) std::fill(slots, slots + n, unk_);
         const bool avx2 = simd_level() >= Simd::AVX2;
         const int64_t end = a + (n - 1) * stride_ + k_;
-        thread_local std::vector<uint64_t> hashes;
+        thread_local std::vector<uint64_t> hash_buf;
         int64_t i = a;
         while (i < end) {
             i = nthash_detail::next_valid(seq, i, end);
@@ -190,8 +194,9 @@ public:
             if (j - i >= k_) {
                 // Windows of this run: starts in [i, j - k], on the stride grid from a.
                 const int64_t t0 = (i - a + stride_ - 1) / stride_, t1 = (j - k_ - a) / stride_;
-                hashes.resize(static_cast<std::size_t>(j - i - k_ + 1));
-                (avx2 ? nthash_detail::run_avx2 : nthash_detail::run_scalar)(seq + i, j - i, k_, tables_, strand_, hashes.data());
+                hash_buf.resize(static_cast<std::size_t>(j - i - k_ + 1));
+                const uint64_t* hashes = hash_buf.data();
+                (avx2 && j - i >= kLongRun ? nthash_detail::run_avx2 : nthash_detail::run_scalar)(seq + i, j - i, k_, tables_, strand_, hash_buf.data());
                 for (int64_t t = t0; t <= t1; ++t) {
                     const uint64_t v = hashes[a + t * stride_ - i];
                     uint32_t* row = ids + t * h_;
@@ -289,22 +294,66 @@ private:
 
 // ---- lsh ---------------------------------------------------------------------------------------------
 
-class ProjectionScheme final : public WindowScheme {
+constexpr int kChunkBases = 4;  // a chunk code is one byte
+
+// The lsh schemes: a window's ids are sums of table rows indexed by its chunk codes (lsh.hpp).
+class ChunkScheme : public WindowScheme {
+public:
+    ChunkScheme(int k, int h, int64_t stride, bool canonical, uint32_t offset, uint32_t unk)
+        : WindowScheme(k, stride, unk), canonical_(canonical), offset_(offset), chunks_((k + kChunkBases - 1) / kChunkBases) {
+        check(k >= 1 && k <= 64, "k must be in 1..64 for lsh, got " + std::to_string(k));
+        check(h >= 1 && h <= 64, "num_hashes must be in 1..64, got " + std::to_string(h));
+        h_ = h;
+    }
+    void fill_block(const uint8_t* seq, int64_t a, int64_t n, uint32_t* ids, uint32_t*) const override {
+        // q[p]: the code of bases a+p .. a+p+3, first base in the high bits (non-ACGT bases and bases past
+        // the span count as A); run[p]: the ACGT bases from a+p on, capped at 255 (> k), so a window
+        // starting at p is valid iff run[p] >= k.
+        const int64_t span = (n - 1) * stride_ + k_;
+        thread_local std::vector<uint8_t> scratch;  // thread_local: look it up once, not per access
+        scratch.assign(static_cast<std::size_t>(2 * (span + kChunkBases)), 0);
+        uint8_t* q = scratch.data();
+        uint8_t* run = q + span + kChunkBases;
+        uint32_t code = 0, r = 0;
+        for (int64_t p = span - 1; p >= 0; --p) {
+            const uint32_t d = kBaseCode.v[seq[a + p]];
+            code = (code >> 2) | ((d & 3) << 6);
+            r = d > 3 ? 0 : std::min(r + 1, 255U);
+            q[p] = static_cast<uint8_t>(code);
+            run[p] = static_cast<uint8_t>(r);
+        }
+        const lsh_detail::Windows w{q, run, n, stride_, static_cast<int>(k_), offset_, unk_};
+        for (int j = 0; j < h_; ++j) ids_from_chunks(j, w, ids + j, h_);
+    }
+
+protected:
+    // Function j's ids of the windows, to out[t * out_stride].
+    virtual void ids_from_chunks(int j, const lsh_detail::Windows& w, uint32_t* out, int out_stride) const = 0;
+    // Calls fn(chunk, code, position, base) for every base of every chunk code of a window.
+    template <class Fn>
+    void each_chunk_base(Fn&& fn) const {
+        for (int c = 0; c < chunks_; ++c)
+            for (int v = 0; v < 256; ++v)
+                for (int e = 0; e < kChunkBases && kChunkBases * c + e < k_; ++e)
+                    fn(c, v, kChunkBases * c + e, (v >> (2 * (kChunkBases - 1 - e))) & 3);
+    }
+    bool canonical_;
+    uint32_t offset_;
+    int chunks_;
+};
+
+class ProjectionScheme final : public ChunkScheme {
 public:
     ProjectionScheme(int k, int m, int h, int64_t stride, bool canonical, const int16_t* w, const int32_t* thr,
                      uint32_t offset, uint32_t unk)
-        : WindowScheme(k, stride, unk), m_(m), canonical_(canonical), offset_(offset) {
-        check(k >= 1 && k <= 64, "k must be in 1..64 for lsh, got " + std::to_string(k));
+        : ChunkScheme(k, h, stride, canonical, offset, unk), m_(m) {
         check(m >= 1 && m <= 31, "m must be in 1..31, got " + std::to_string(m));
-        check(h >= 1 && h <= 64, "num_hashes must be in 1..64, got " + std::to_string(h));
         check(offset <= UINT32_MAX - (1ULL << m), "offset leaves no room for 2^m ids");
-        h_ = h;
-        chunks_ = (k + 3) / 4;
         lanes_ = ((canonical ? 2 * m : m) + 15) / 16 * 16;
-        const std::size_t per_fn = static_cast<std::size_t>(chunks_) * 256 * lanes_;
-        tables_.assign(per_fn * h, 0);
-        thresholds_.assign(static_cast<std::size_t>(lanes_) * h, INT16_MAX);
-        for (int j = 0; j < h; ++j) {
+        per_fn_ = static_cast<std::size_t>(chunks_) * 256 * lanes_;
+        tables_.assign(per_fn_ * h, 0);
+        thresholds_.assign(static_cast<std::size_t>(lanes_) * h, INT16_MAX);  // padding lanes never pass
+        for (int j = 0; j < h; ++j)
             for (int i = 0; i < m; ++i) {
                 const int16_t* wi = w + (static_cast<std::size_t>(j) * m + i) * k * 4;
                 int64_t bound = 0;
@@ -315,146 +364,90 @@ public:
                 }
                 check(bound <= 32766, "lsh weights too large: hyperplane " + std::to_string(i) + " of function " +
                                           std::to_string(j) + " can sum to " + std::to_string(bound) + " (max 32766)");
-                const int32_t c = thr[j * m + i];
-                thresholds_[j * lanes_ + i] = static_cast<int16_t>(std::clamp<int32_t>(c, -32767, 32767));
-                if (canonical) thresholds_[j * lanes_ + m + i] = thresholds_[j * lanes_ + i];
-                for (int c4 = 0; c4 < chunks_; ++c4)
-                    for (int v = 0; v < 256; ++v) {
-                        int32_t fw = 0, rc = 0;
-                        for (int e = 0; e < 4; ++e) {
-                            const int p = 4 * c4 + e;
-                            if (p >= k) break;
-                            const int b = (v >> (6 - 2 * e)) & 3;
-                            fw += wi[p * 4 + b];
-                            rc -= wi[(k - 1 - p) * 4 + b];
-                        }
-                        int16_t* row = tables_.data() + j * per_fn + (static_cast<std::size_t>(c4) * 256 + v) * lanes_;
-                        row[i] = static_cast<int16_t>(fw);
-                        if (canonical) row[m + i] = static_cast<int16_t>(rc);
-                    }
+                int16_t* thr_j = thresholds_.data() + j * lanes_;
+                thr_j[i] = static_cast<int16_t>(std::clamp<int32_t>(thr[j * m + i], -32767, 32767));
+                if (canonical) thr_j[m + i] = thr_j[i];
+                // The reverse strand's sum: position p of the window holds, negated, the weight of
+                // position k-1-p (complement = negation in the complex encoding).
+                each_chunk_base([&](int c, int v, int p, int b) {
+                    int16_t* row = tables_.data() + j * per_fn_ + (static_cast<std::size_t>(c) * 256 + v) * lanes_;
+                    row[i] = static_cast<int16_t>(row[i] + wi[p * 4 + b]);
+                    if (canonical) row[m + i] = static_cast<int16_t>(row[m + i] - wi[(k - 1 - p) * 4 + b]);
+                });
             }
-        }
-    }
-    void fill_block(const uint8_t* seq, int64_t a, int64_t n, uint32_t* ids, uint32_t*) const override {
-        // q[p] = the 8-bit code of bases a+p .. a+p+3 (bases past the span count as A; no window uses them).
-        const int64_t span = (n - 1) * stride_ + k_;
-        thread_local std::vector<uint8_t> q;
-        q.assign(static_cast<std::size_t>(span + 3), 0);
-        int64_t last_bad = -1;  // relative index of the last invalid base seen
-        uint32_t code = 0;
-        for (int64_t p = span - 1; p >= 0; --p) {
-            const uint8_t d = kBaseCode.v[seq[a + p]];
-            code = (code >> 2) | (static_cast<uint32_t>(d & 3) << 6);
-            q[p] = static_cast<uint8_t>(code);
-        }
-        const bool avx2 = simd_level() >= Simd::AVX2;
-        for (int j = 0; j < h_; ++j) {
-            const lsh_detail::Projection pr{chunks_, lanes_, m_, canonical_,
-                                            tables_.data() + static_cast<std::size_t>(j) * chunks_ * 256 * lanes_,
-                                            thresholds_.data() + j * lanes_};
-            (avx2 ? lsh_detail::project_avx2 : lsh_detail::project_scalar)(pr, q.data(), n, stride_, ids + j, h_);
-        }
-        // Offset the ids; windows holding an invalid base get unk.
-        int64_t scanned = 0;
-        for (int64_t t = 0; t < n; ++t) {
-            const int64_t s = t * stride_;
-            for (int64_t p = std::max(scanned, s); p < s + k_; ++p)
-                if (kBaseCode.v[seq[a + p]] > 3) last_bad = p;
-            scanned = s + k_;
-            const bool ok = last_bad < s;
-            for (int j = 0; j < h_; ++j) ids[t * h_ + j] = ok ? offset_ + ids[t * h_ + j] : unk_;
-        }
     }
 
 private:
-    int m_, chunks_ = 0, lanes_ = 0;
-    bool canonical_;
-    uint32_t offset_;
+    void ids_from_chunks(int j, const lsh_detail::Windows& w, uint32_t* out, int out_stride) const override {
+        const lsh_detail::Projection pr{chunks_, lanes_, m_, canonical_, tables_.data() + j * per_fn_,
+                                        thresholds_.data() + j * lanes_};
+        (simd_level() >= Simd::AVX2 ? lsh_detail::project_avx2 : lsh_detail::project_scalar)(pr, w, out, out_stride);
+    }
+    int m_, lanes_ = 0;
+    std::size_t per_fn_ = 0;
     std::vector<int16_t> tables_, thresholds_;
 };
 
-class BitsScheme final : public WindowScheme {
+// Bit sampling: each chunk code contributes its sampled bases' bits directly (forward in the low 32
+// bits of an entry, reverse strand in the high 32), so a window's ids are the sum of chunks_ entries.
+class BitsScheme final : public ChunkScheme {
 public:
     BitsScheme(int k, int s, int h, int64_t stride, bool canonical, const int32_t* positions, uint32_t offset,
                uint32_t unk)
-        : WindowScheme(k, stride, unk), s_(s), canonical_(canonical), offset_(offset),
-          base_(make_base_table("ACGT", true)), positions_(positions, positions + static_cast<std::size_t>(s) * h) {
-        check(k >= 1 && k <= 64, "k must be in 1..64 for lsh, got " + std::to_string(k));
+        : ChunkScheme(k, h, stride, canonical, offset, unk) {
         check(s >= 1 && s <= 16 && s <= k, "the number of sampled positions must be in 1..min(16, k), got " +
                                                std::to_string(s));
-        check(h >= 1 && h <= 64, "num_hashes must be in 1..64, got " + std::to_string(h));
         check(offset <= UINT32_MAX - (1ULL << (2 * s)), "offset leaves no room for 4^s ids");
-        h_ = h;
-        masks_.assign(h, 0);
-        for (int j = 0; j < h; ++j)
+        tables_.assign(static_cast<std::size_t>(h) * chunks_ * 256, 0);
+        for (int j = 0; j < h; ++j) {
+            std::vector<int> slot(k, -1);  // sampled index of each position, or -1
             for (int i = 0; i < s; ++i) {
-                const int32_t p = positions_[j * s + i];
-                check(p >= 0 && p < k && (i == 0 || p > positions_[j * s + i - 1]),
+                const int32_t p = positions[j * s + i];
+                check(p >= 0 && p < k && (i == 0 || p > positions[j * s + i - 1]),
                       "sampled positions must increase within 0.." + std::to_string(k - 1));
-                if (k <= 32) masks_[j] |= 3ULL << (2 * (k - 1 - p));
+                slot[p] = i;
             }
-    }
-    void fill_block(const uint8_t* seq, int64_t a, int64_t n, uint32_t* ids, uint32_t*) const override {
-        thread_local std::vector<uint8_t> valid;
-        valid.resize(static_cast<std::size_t>(n));
-        if (k_ <= 32 && simd_level() >= Simd::AVX2) {
-            thread_local std::vector<uint64_t> fw, rc;
-            fw.resize(static_cast<std::size_t>(n));
-            rc.resize(static_cast<std::size_t>(n));
-            roll_codes<uint64_t>(seq, a, n, stride_, static_cast<int>(k_), base_, [&](int64_t t, uint64_t f, uint64_t r, bool ok) {
-                fw[t] = f;
-                rc[t] = r;
-                valid[t] = ok;
-            });
-            for (int j = 0; j < h_; ++j)
-                lsh_detail::sample_bits_avx2(fw.data(), rc.data(), n, masks_[j], canonical_, ids + j, h_);
-        } else {
-            using U128 = unsigned __int128;
-            roll_codes<U128>(seq, a, n, stride_, static_cast<int>(k_), base_, [&](int64_t t, U128 f, U128 r, bool ok) {
-                valid[t] = ok;
-                for (int j = 0; j < h_; ++j) {
-                    uint32_t x = 0, y = 0;
-                    for (int i = 0; i < s_; ++i) {
-                        const int shift = 2 * (static_cast<int>(k_) - 1 - positions_[j * s_ + i]);
-                        x = (x << 2) | static_cast<uint32_t>((f >> shift) & 3);
-                        y = (y << 2) | static_cast<uint32_t>((r >> shift) & 3);
-                    }
-                    ids[t * h_ + j] = canonical_ ? std::min(x, y) : x;
-                }
+            each_chunk_base([&](int c, int v, int p, int b) {
+                uint64_t& e = tables_[(static_cast<std::size_t>(j) * chunks_ + c) * 256 + v];
+                if (slot[p] >= 0) e |= static_cast<uint64_t>(b) << (2 * (s - 1 - slot[p]));
+                if (slot[k - 1 - p] >= 0) e |= static_cast<uint64_t>(3 - b) << (32 + 2 * (s - 1 - slot[k - 1 - p]));
             });
         }
-        for (int64_t t = 0; t < n; ++t)
-            for (int j = 0; j < h_; ++j) ids[t * h_ + j] = valid[t] ? offset_ + ids[t * h_ + j] : unk_;
     }
 
 private:
-    int s_;
-    bool canonical_;
-    uint32_t offset_;
-    BaseTable base_;
-    std::vector<int32_t> positions_;
-    std::vector<uint64_t> masks_;
+    void ids_from_chunks(int j, const lsh_detail::Windows& w, uint32_t* out, int out_stride) const override {
+        const uint64_t* tab = tables_.data() + static_cast<std::size_t>(j) * chunks_ * 256;
+        const std::size_t chunks = static_cast<std::size_t>(chunks_);
+        for (int64_t t = 0; t < w.n; ++t) {
+            const uint8_t* qt = w.q + t * w.stride;
+            uint64_t e = 0;
+            for (std::size_t c = 0; c < chunks; ++c) e |= tab[c * 256 + qt[kChunkBases * c]];
+            const auto fw = static_cast<uint32_t>(e);
+            out[t * out_stride] = w.id(t, canonical_ ? std::min(fw, static_cast<uint32_t>(e >> 32)) : fw);
+        }
+    }
+    std::vector<uint64_t> tables_;
 };
 
 }  // namespace
 
 namespace lsh_detail {
 
-void project_scalar(const Projection& pr, const uint8_t* q, int64_t n, int64_t stride, uint32_t* out,
-                    int out_stride) {
+void project_scalar(const Projection& pr, const Windows& w, uint32_t* out, int out_stride) {
     std::vector<int32_t> acc(static_cast<std::size_t>(pr.lanes));
     const uint32_t mask = (1U << pr.m) - 1;
-    for (int64_t t = 0; t < n; ++t) {
+    for (int64_t t = 0; t < w.n; ++t) {
         std::fill(acc.begin(), acc.end(), 0);
-        const uint8_t* qt = q + t * stride;
+        const uint8_t* qt = w.q + t * w.stride;
         for (int c = 0; c < pr.chunks; ++c) {
-            const int16_t* row = pr.tables + (static_cast<std::size_t>(c) * 256 + qt[4 * c]) * pr.lanes;
+            const int16_t* row = pr.tables + (static_cast<std::size_t>(c) * 256 + qt[kChunkBases * c]) * pr.lanes;
             for (int l = 0; l < pr.lanes; ++l) acc[l] += row[l];
         }
         uint64_t bits = 0;
         for (int l = 0; l < pr.lanes; ++l) bits |= static_cast<uint64_t>(acc[l] > pr.thresholds[l]) << l;
         const uint32_t fw = static_cast<uint32_t>(bits) & mask;
-        out[t * out_stride] = pr.canonical ? std::min(fw, static_cast<uint32_t>(bits >> pr.m) & mask) : fw;
+        out[t * out_stride] = w.id(t, pr.canonical ? std::min(fw, static_cast<uint32_t>(bits >> pr.m) & mask) : fw);
     }
 }
 

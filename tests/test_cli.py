@@ -163,3 +163,37 @@ def test_count_bad_file(tmp_path):
     r = kmerx("count", str(bad), "-k", "3", "-o", str(tmp_path / "o.parquet"))
     assert r.returncode == 1 and r.stderr.startswith(b"kmerx: error: ") and r.stderr.count(b"\n") == 1
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_tokenize_parquet_equals_the_api(tmp_path):
+    import json
+
+    from kmerx.tokenizers import Tokenizer
+
+    fq = tmp_path / "r.fq"
+    fq.write_bytes(b"@a\nACGTACGTNACG\n+\nIIIIIIIIIIII\n@b\nAC\n+\nII\n@c\nacgtacgtacgt\n+\nIIIIIIIIIIII\n")
+    saved = tmp_path / "lsh.json"
+    Tokenizer.from_config({"scheme": "lsh", "k": 5, "m": 10, "num_hashes": 2}).save(saved)
+    for spec in ("dnabert-4", str(saved)):
+        out = tmp_path / "ids.parquet"
+        r = kmerx("tokenize", str(fq), "-t", spec, "-o", str(out), "--positions", "--max-length", "8")
+        assert r.returncode == 0, r.stderr
+        table = pq.read_table(out)
+        tok = Tokenizer.from_config(spec)
+        want = tok.encode_batch(["ACGTACGTNACG", "AC", "acgtacgtacgt"], return_tensors="arrow",
+                                return_positions=True, max_length=8, truncation="right")
+        assert table.column("read_index").to_pylist() == [0, 1, 2]
+        assert table.column("name").to_pylist() == ["a", "b", "c"]
+        assert table.column("input_ids").to_pylist() == want.input_ids.to_pylist()
+        assert table.column("positions").to_pylist() == want.positions.to_pylist()
+        assert Tokenizer._from_doc(json.loads(table.schema.metadata[b"kmerx.tokenizer"]), "meta") == tok
+
+
+def test_tokenize_errors(tmp_path):
+    r = kmerx("tokenize", str(MT), "-t", "no-such-preset", "-o", str(tmp_path / "x.parquet"))
+    assert r.returncode == 1 and b"preset" in r.stderr and b"Traceback" not in r.stderr
+    cfg = tmp_path / "svd.json"
+    cfg.write_text('{"scheme": "lsh", "k": 21, "hyperplanes": "svd"}')
+    r = kmerx("tokenize", str(MT), "-t", str(cfg), "-o", str(tmp_path / "x.parquet"))
+    assert r.returncode == 1 and b"learned state" in r.stderr
+    assert not (tmp_path / "x.parquet").exists()

@@ -241,6 +241,45 @@ def _count_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=argparse.SUPPRESS, help="native threads (default: all cores)")
 
 
+# ---- kmerx tokenize -----------------------------------------------------------------------------
+
+def cmd_tokenize(args) -> None:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kmerx.formats import atomic_path
+    from kmerx.tokenizers import Tokenizer
+
+    tok = Tokenizer.from_config(args.tokenizer)
+    c = tok.config
+    if (c.scheme == "vocab" and tok.vocab is None) or (c.scheme == "lsh" and c.hyperplanes == "svd" and tok._planes is None):
+        raise _Fail(f"{args.tokenizer}: this tokenizer needs learned state; fit it and save it first (Tokenizer.save)")
+    meta = {"kmerx.tokenizer": json.dumps(tok.to_doc())}
+    with atomic_path(args.output) as tmp:
+        writer = None
+        try:
+            for path in args.files:
+                for batch in _batches(path, args.phred, os.path.basename(path)):
+                    enc = tok.encode_batch(batch, return_tensors="arrow", return_positions=args.positions,
+                                           max_length=args.max_length,
+                                           truncation="right" if args.max_length else None)
+                    cols = {"read_index": batch.column("read_index"), "name": batch.column("name"),
+                            "input_ids": enc.input_ids}
+                    if args.positions:
+                        cols["positions"] = enc.positions
+                    table = pa.table(cols)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
+                    writer.write_table(table)
+            if writer is None:
+                raise _Fail("no input reads")
+        finally:
+            if writer is not None:
+                writer.close()
+
+
 # ---- entry point ---------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,6 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
     _count_options(h)
     h.set_defaults(func=cmd_histo)
+
+    t = sub.add_parser("tokenize", parents=[common], help="token ids of every read to Parquet",
+                       description="Token ids of every read (columns read_index, name, input_ids and, with "
+                                   "--positions, positions), written atomically to a Parquet file whose "
+                                   "metadata holds the tokenizer ('kmerx.tokenizer', as Tokenizer.save writes it).")
+    t.add_argument("files", nargs="+", metavar="FILE")
+    t.add_argument("-t", "--tokenizer", required=True, metavar="PRESET|FILE",
+                   help="a preset (dnabert-3..6, nucleotide-transformer, hyenadna, caduceus), a saved tokenizer "
+                        "or a config file (.json, .toml)")
+    t.add_argument("-o", "--output", required=True, metavar="OUT", help="output Parquet file")
+    t.add_argument("--max-length", type=int, default=None, metavar="N", help="cut each read's ids to N (specials included)")
+    t.add_argument("--positions", action="store_true", help="also write each token's start offset in its read")
+    t.set_defaults(func=cmd_tokenize)
     return p
 
 

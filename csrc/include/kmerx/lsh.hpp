@@ -33,20 +33,24 @@ namespace lsh_detail {
 // Chunk tables: a window's sums are sum_c tables[c][q[4c]] over its ceil(k/4) chunks, q[p] being the
 // 8-bit code of bases p..p+3 (first base in the high bits); lanes 0..m-1 the forward sums, m..2m-1 the
 // reverse strand's, padded to `lanes` (a multiple of 16) with lanes that never pass their threshold.
-// Writes n ids, out[t * out_stride] for the window at q + t * stride. AVX2 twin in lsh_avx2.cpp.
+// Writes the windows' ids to out[t * out_stride]. AVX2 twin in lsh_avx2.cpp.
+struct Windows {
+    const uint8_t* q;    // chunk codes: q[p] = the 8-bit code of bases p..p+3 (first in the high bits)
+    const uint8_t* run;  // ACGT bases from p on (capped at 255)
+    int64_t n, stride;   // windows t = 0..n-1 start at p = t * stride
+    int k;
+    uint32_t offset, unk;
+    // The id of window t given its raw id: offset + raw, or unk when the window holds a non-ACGT base.
+    uint32_t id(int64_t t, uint32_t raw) const { return run[t * stride] >= k ? offset + raw : unk; }
+};
 struct Projection {
     int chunks, lanes, m;
     bool canonical;
     const int16_t* tables;  // [chunks][256][lanes]
     const int16_t* thresholds;  // [lanes]
 };
-void project_scalar(const Projection& pr, const uint8_t* q, int64_t n, int64_t stride, uint32_t* out,
-                    int out_stride);
-void project_avx2(const Projection& pr, const uint8_t* q, int64_t n, int64_t stride, uint32_t* out,
-                  int out_stride);
-// out[t * out_stride] = min over strands (or forward only) of pext(code, mask) for n window codes.
-void sample_bits_avx2(const uint64_t* fw, const uint64_t* rc, int64_t n, uint64_t mask, bool canonical,
-                      uint32_t* out, int out_stride);
+void project_scalar(const Projection& pr, const Windows& w, uint32_t* out, int out_stride);
+void project_avx2(const Projection& pr, const Windows& w, uint32_t* out, int out_stride);
 }  // namespace lsh_detail
 
 }  // namespace kmerx

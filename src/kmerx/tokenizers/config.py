@@ -101,6 +101,9 @@ class TokenizerConfig(StageConfig):
             check_int("pad_to_multiple_of", self.pad_to_multiple_of, 1)
         if sorted(self.base_order) != list("ACGT"):
             raise ValueError(f"base_order must be a permutation of 'ACGT', got {self.base_order!r}")
+        if not self.fold_case and self.scheme in ("vocab", "hashed", "lsh"):
+            raise ValueError(f"fold_case=False applies to the direct, pieces and chars schemes; the {self.scheme} "
+                             "scheme reads lowercase bases as uppercase (clean reads first to mask them)")
         if self.weight_buckets and self.scheme != "hashed":
             raise ValueError(f"weight_buckets applies to the hashed scheme, not {self.scheme!r}")
         names = [*self.specials, *self.trailing_specials]

@@ -59,6 +59,8 @@ class Tokenizer:
                 raise ValueError(f"vocab (k={vocab.k}, specials={list(vocab.specials)}) does not match the config "
                                  f"(k={config.k}, specials={list(config.specials)})")
         self._vocab = vocab
+        if hyperplanes is not None and (config.scheme, config.lsh, config.hyperplanes) != ("lsh", "projection", "svd"):
+            raise ValueError("hyperplanes are state of lsh projection tokenizers with hyperplanes='svd'")
         self._planes = None if hyperplanes is None else {n: np.asarray(hyperplanes[n], np.float64) for n in "abc"}
         self._scheme = None
         c = config
@@ -224,7 +226,7 @@ class Tokenizer:
     def encode(self, seq: str | bytes, *, add_special_tokens: bool = True) -> list[int]:
         """The ids of one read (a list; first hash function's ids for multi-hash schemes)."""
         ids = self.encode_batch([seq], add_special_tokens=add_special_tokens, padding="longest")["input_ids"][0]
-        return ids.reshape(len(ids), -1)[:, 0].tolist()
+        return (ids if ids.ndim == 1 else ids[:, 0]).tolist()
 
     def _encode_arrays(self, data: np.ndarray, offsets: np.ndarray, *, add_special_tokens: bool = True,
                        max_length: Any = _DEFAULT, truncation: Any = _DEFAULT, padding: Any = _DEFAULT,
@@ -235,11 +237,12 @@ class Tokenizer:
         max_length = pick(max_length, c.max_length)
         truncation = {True: "right", False: None}.get(pick(truncation, c.truncation), pick(truncation, c.truncation))
         padding = {True: "longest", False: None}.get(pick(padding, c.padding), pick(padding, c.padding))
-        multiple = pick(pad_to_multiple_of, c.pad_to_multiple_of) or 1
+        multiple = pick(pad_to_multiple_of, c.pad_to_multiple_of)
         side = pick(padding_side, c.padding_side)
         # Validation goes through a config copy, so the checks and messages are the config's.
         c.replace(max_length=max_length, truncation=truncation, padding=padding,
                   pad_to_multiple_of=multiple, padding_side=side)
+        multiple = multiple or 1
         prefix = [self._ids[t] for t in c.prefix] if add_special_tokens else []
         suffix = [self._ids[t] for t in c.suffix] if add_special_tokens else []
         max_tokens = -1
@@ -306,18 +309,22 @@ class Tokenizer:
     # ---- persistence -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Writes config and learned state (vocabulary, fitted hyperplanes) as versioned JSON."""
-        from kmerx import __version__
         from kmerx.formats import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "w") as f:
+            json.dump(self.to_doc(), f)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The JSON document :meth:`save` writes (outputs embed it to record how ids were made)."""
+        from kmerx import __version__
 
         state: dict[str, Any] = {}
         if self._vocab is not None:
             state["vocab"] = self._vocab.to_doc()
-        if self.config.scheme == "lsh" and self.config.hyperplanes == "svd" and self._planes is not None:
+        if self._fitted_planes() is not None:
             state["hyperplanes"] = {n: v.tolist() for n, v in self._planes.items()}
-        doc = {"format": _FORMAT, "version": _VERSION, "kmerx": __version__, "config": self.config.to_dict(),
-               "state": state}
-        with atomic_path(path) as tmp, open(tmp, "w") as f:
-            json.dump(doc, f)
+        return {"format": _FORMAT, "version": _VERSION, "kmerx": __version__, "config": self.config.to_dict(),
+                "state": state}
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Tokenizer:
@@ -343,8 +350,12 @@ class Tokenizer:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Tokenizer) or self.config != other.config or self._vocab != other._vocab:
             return False
-        mine, theirs = self._planes, other._planes
+        mine, theirs = self._fitted_planes(), other._fitted_planes()
         return (mine is None) == (theirs is None) and (mine is None or all(np.array_equal(mine[n], theirs[n]) for n in "abc"))
+
+    def _fitted_planes(self) -> dict[str, np.ndarray] | None:
+        """Hyperplanes that are state (fitted or given), not a function of the config's seed."""
+        return self._planes if self.config.scheme == "lsh" and self.config.hyperplanes == "svd" else None
 
     __hash__ = None
 

@@ -102,7 +102,7 @@ def test_dnabert6_vs_transformers(benchmark, srr_column, bert_tokenizer, full, r
             "transformers 5 BertTokenizer (+ joining 6-mers)": peer,
         },
         min(rounds, 3), len(column), "reads",
-        keep=lambda out: _digest_lists(out) if not isinstance(out, dict) or "lengths" not in out else _digest_encoding(out),
+        keep=lambda out: _digest_encoding(out) if "lengths" in out else _digest_lists(out),
     )
     assert len(set(got.values())) == 1, got
     # Id for id on a slice (the digests above cover the rest).
@@ -187,13 +187,13 @@ def test_tokenize_throughput(benchmark, art_column, rounds, scheme):
 
     arrow = lambda: tok.encode_batch(column, return_tensors="arrow", add_special_tokens=False)  # noqa: E731
     padded = lambda: tok.encode_batch(column, add_special_tokens=False)  # noqa: E731
+    raw = lambda: kmers.nthash_numpy(data, offsets, K)[0]  # noqa: E731
     impls = {
         "kmerx (arrow, 1 thread)": with_threads(1, arrow),
         "kmerx (arrow, 2 threads)": with_threads(2, arrow),
         "kmerx (numpy padded, 1 thread)": with_threads(1, padded),
         "kmerx (numpy padded, 2 threads)": with_threads(2, padded),
-        "ntHash 2 alone (kmerx.kmers.nthash_numpy, 1 thread)": with_threads(
-            1, lambda: kmers.nthash_numpy(data, offsets, K)[0]),
+        "ntHash 2 alone (kmerx.kmers.nthash_numpy, 1 thread)": with_threads(1, raw),
     }
     numpy_peer = {"hashed": _numpy_hashed, "lsh-bits": _numpy_bits}.get(scheme)
     if numpy_peer:

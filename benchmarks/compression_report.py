@@ -10,7 +10,8 @@ ART reads (reads/art_MG1655_HS25_2x150_10x_R1+R2), prints a markdown table per i
 - for hashed (B = 2^20, 2^24), LSH random projection (m = 20, 24) and LSH bit sampling (s = 10, 12):
   the rows the scheme's table has (B, 2^m, 4^s), the rows the input's k-mers actually use (distinct ids
   of ``encode_batch(..., return_tensors="arrow", add_special_tokens=False)``, special tokens excluded),
-  and the compression factors distinct k-mers / table rows and distinct k-mers / rows used.
+  and the compression factors distinct k-mers / table rows and distinct k-mers / rows used;
+- rows used by the reads / rows used by the genome: how many rows the sequencing errors add.
 
 Inputs come from ../shared/data (KMERX_SHARED_DATA overrides). Timings go to stderr.
 """
@@ -86,7 +87,20 @@ def pow2(n: int) -> str:
     return f"2^{e}" if n == 1 << e else f"{n:,}"
 
 
-def report(name: str, seqs: pa.Array, ks: list[int], timer: Timer) -> str:
+def measure(name: str, seqs: pa.Array, ks: list[int], timer: Timer) -> dict:
+    """{k: (windows, distinct, distinct with count >= 2, {scheme: (table rows, rows used)})}."""
+    out = {}
+    for k in ks:
+        counts = timer(f"{name}: count k={k}", lambda k=k: kmerx.count.count(seqs, k))
+        used = {}
+        for label, cfg in SCHEMES:
+            tok = Tokenizer.from_config(dict(cfg, k=k))
+            used[label] = timer(f"{name}: {label} k={k}", lambda tok=tok: rows_used(tok, seqs))
+        out[k] = (counts.total(), len(counts), int(np.count_nonzero(counts.counts >= 2)), used)
+    return out
+
+
+def table(name: str, seqs: pa.Array, res: dict) -> str:
     bases = int(kmers.seq_arrays(seqs)[0].size)
     lines = [
         f"### Embedding-table compression: {name}",
@@ -94,21 +108,34 @@ def report(name: str, seqs: pa.Array, ks: list[int], timer: Timer) -> str:
         f"{len(seqs):,} sequence(s), {bases:,} bp. Distinct = distinct canonical k-mers (kmerx.count); rows used = "
         "distinct ids the scheme gives the input's k-mers; compression = distinct k-mers / rows.",
         "",
-        "| k | k-mer windows | distinct k-mers (count ≥ 2) | scheme | table rows | rows used (% of table) "
+        "| k | k-mers | distinct k-mers (count ≥ 2) | scheme | table rows | rows used (% of table) "
         "| distinct / table rows | distinct / rows used |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for k in ks:
-        counts = timer(f"{name}: count k={k}", lambda k=k: kmerx.count.count(seqs, k))
-        distinct, solid = len(counts), int(np.count_nonzero(counts.counts >= 2))
-        windows = counts.total()
+    for k, (windows, distinct, solid, used) in res.items():
         lines.append(f"| {k} | {windows:,} | {distinct:,} ({solid:,}) | exact k-mer vocabulary | {distinct:,} "
                      f"| {distinct:,} (100%) | 1.0 | 1.0 |")
-        for label, cfg in SCHEMES:
-            tok = Tokenizer.from_config(dict(cfg, k=k))
-            table, used = timer(f"{name}: {label} k={k}", lambda tok=tok: rows_used(tok, seqs))
-            lines.append(f"| {k} | | | {label} | {pow2(table)} | {used:,} ({100 * used / table:.1f}%) "
-                         f"| {factor(distinct, table)} | {factor(distinct, used)} |")
+        for label, (rows, n) in used.items():
+            lines.append(f"| {k} | | | {label} | {pow2(rows)} | {n:,} ({100 * n / rows:.1f}%) "
+                         f"| {factor(distinct, rows)} | {factor(distinct, n)} |")
+    return "\n".join(lines) + "\n"
+
+
+def growth(genome: dict, reads: dict) -> str:
+    """Rows the reads use against rows the genome uses: the rows sequencing errors add (exact: every
+    error k-mer is a new row; LSH is meant to send it to its true k-mer's row)."""
+    lines = [
+        "### Embedding-table compression: rows added by sequencing errors (ART reads vs their genome)",
+        "",
+        "Rows used by the reads / rows used by the genome they were simulated from (1.0: errors add no rows).",
+        "",
+        "| k | exact | " + " | ".join(label for label, _ in SCHEMES) + " |",
+        "|---" * (2 + len(SCHEMES)) + "|",
+    ]
+    for k in genome:
+        g, r = genome[k], reads[k]
+        cells = [f"{r[1] / g[1]:.2f}"] + [f"{r[3][label][1] / g[3][label][1]:.2f}" for label, _ in SCHEMES]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -120,10 +147,12 @@ def main() -> int:
     kmerx.set_num_threads(args.threads)
     timer = Timer()
     t0 = time.perf_counter()
-    tables = []
+    tables, results = [], []
     for name, paths in INPUTS.items():
         seqs = timer(f"read {name}", lambda paths=paths: load(paths))
-        tables.append(report(name, seqs, args.k, timer))
+        results.append(measure(name, seqs, args.k, timer))
+        tables.append(table(name, seqs, results[-1]))
+    tables.append(growth(*results))
     print("\n".join(tables))
     print(f"total {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

@@ -26,11 +26,11 @@ import time
 
 import numpy as np
 
+import kmerx
+from kmerx.tokenizers import lsh
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GENOME = ROOT / ".." / "shared" / "data" / "species" / "Ecoli_MG1655-K12.fa.gz"
-
-import kmerx  # noqa: E402
-from kmerx.tokenizers import lsh  # noqa: E402
 
 
 def record_letters(batches: list) -> list[np.ndarray]:
@@ -111,8 +111,8 @@ def plot(results: dict, n_by_k: dict, out: pathlib.Path) -> None:
 
     colors = {"proj": {8: "#9ecae1", 16: "#3182bd", 24: "#08306b"}, "svd": "#2ca25f",
               "bits": {8: "#fdae6b", 12: "#e6550d"}, "hashed": "#636363"}
-    fig, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 5.6), sharey=True, squeeze=False)
-    for ax, (k, (dists, rows)) in zip(axes[0], results.items()):
+    fig, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 5.4), sharey=True, squeeze=False)
+    for ax, (k, (dists, rows)) in zip(axes[0], results.items(), strict=True):
         d = np.array(dists)
         for (label, cfg, style), values in rows:
             # Log axis: a measured zero (below 1/n) breaks the line instead of being drawn.
@@ -144,7 +144,7 @@ def plot(results: dict, n_by_k: dict, out: pathlib.Path) -> None:
     handles.append(plt.Line2D([], [], color="k", lw=0.8, ls=":"))
     labels.append("expected (forward): C(k-d,s)/C(k,s) for bits, SimHash for projection")
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
-    fig.tight_layout(rect=(0, 0.17, 1, 1))
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -178,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(((label, cfg, style), values))
         results[k] = (dists, rows)
         table_rows = [(label, values) for (label, _, _), values in rows]
-        fw = [("theory bits s=%d forward" % s, np.array([bits_theory(k, s, d) for d in dists])) for s in (8, 12)]
-        sim = [("SimHash E[(1-theta/pi)^m] m=%d" % m, np.array([simhash_theory(k, m, d) for d in dists]))
+        exact = [(f"exact bits s={s} forward", np.array([bits_theory(k, s, d) for d in dists])) for s in (8, 12)]
+        sim = [(f"SimHash expectation m={m}", np.array([simhash_theory(k, m, d) for d in dists]))
                for m in (8, 16, 24)]
-        print(markdown(k, len(kmers), dists, table_rows + fw + sim))
+        print(markdown(k, len(kmers), dists, table_rows + exact + sim))
         print()
     plot(results, n_by_k, args.out)
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")

@@ -46,6 +46,12 @@ NOTES = """## Notes
   `python -m kmerx --threads 2 count FILES -k 31 -o out.parquet --no-kmers` (codes + counts),
   `kmc -k31 -t2 -ci1 -cs4294967295` (its binary database), `jellyfish count -m 31 -s 100M -C -t 2`
   (input through zcat). Peak RSS is each process's own (os.wait4).
+- Tokenizers: DNABERT-6 against the path DNABERT users write (space-joined 6-mers into
+  `transformers.BertTokenizer(vocab.txt, do_lower_case=False)`, truncation at 512; transformers 5 runs its
+  Rust backend on both cores); both sides' ids are asserted equal. Hashed / LSH rows count k-mer windows
+  (N windows included, they become [UNK]); "1 thread" rows pin kmerx to one core, so their k-mers/s is
+  the per-core rate. The compression tables come from `benchmarks/compression_report.py`, the LSH
+  collision curves from `benchmarks/lsh_collision.py` (docs/tokenizers.md).
 - CUDA kernels: no GPU was available to this project's runs yet, so no device numbers are recorded.
 """
 

@@ -9,19 +9,21 @@ namespace kmerx::lsh_detail {
 
 namespace {
 
-// NV vectors of 16 int16 lanes; each window adds one table row per chunk, then compares.
-template <int NV>
+// NV vectors of 16 int16 lanes; each window adds one table row per chunk, then compares. C > 0 fixes
+// the chunk count so the loop unrolls (0: pr.chunks).
+template <int NV, int C>
 void project(const Projection& pr, const Windows& w, uint32_t* out, int out_stride) {
+    const int chunks = C ? C : pr.chunks;
     __m256i thr[NV];
     for (int v = 0; v < NV; ++v) thr[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pr.thresholds) + v);
     const uint32_t mask = (1U << pr.m) - 1;
-    const std::size_t row = static_cast<std::size_t>(pr.lanes);
+    const std::size_t row = static_cast<std::size_t>(pr.lanes), step = row << (2 * pr.bases);
     for (int64_t t = 0; t < w.n; ++t) {
         const uint8_t* qt = w.q + t * w.stride;
         __m256i acc[NV];
         for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_si256();
         const int16_t* base = pr.tables;
-        for (int c = 0; c < pr.chunks; ++c, base += 256 * row, qt += 4) {
+        for (int c = 0; c < chunks; ++c, base += step, qt += pr.bases) {
             const __m256i* r = reinterpret_cast<const __m256i*>(base + *qt * row);
             for (int v = 0; v < NV; ++v) acc[v] = _mm256_add_epi16(acc[v], _mm256_loadu_si256(r + v));
         }
@@ -39,14 +41,24 @@ void project(const Projection& pr, const Windows& w, uint32_t* out, int out_stri
     }
 }
 
+template <int NV>
+void project_nv(const Projection& pr, const Windows& w, uint32_t* out, int out_stride) {
+    switch (pr.chunks) {  // k = 29..32, 21..24, 13..16
+        case 8: return project<NV, 8>(pr, w, out, out_stride);
+        case 6: return project<NV, 6>(pr, w, out, out_stride);
+        case 4: return project<NV, 4>(pr, w, out, out_stride);
+        default: return project<NV, 0>(pr, w, out, out_stride);
+    }
+}
+
 }  // namespace
 
 void project_avx2(const Projection& pr, const Windows& w, uint32_t* out, int out_stride) {
     switch (pr.lanes / 16) {
-        case 1: return project<1>(pr, w, out, out_stride);
-        case 2: return project<2>(pr, w, out, out_stride);
-        case 3: return project<3>(pr, w, out, out_stride);
-        default: return project<4>(pr, w, out, out_stride);
+        case 1: return project_nv<1>(pr, w, out, out_stride);
+        case 2: return project_nv<2>(pr, w, out, out_stride);
+        case 3: return project_nv<3>(pr, w, out, out_stride);
+        default: return project_nv<4>(pr, w, out, out_stride);
     }
 }
 

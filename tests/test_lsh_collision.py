@@ -145,16 +145,28 @@ def test_padding_layout_does_not_change_the_curve(kmers):
     assert np.array_equal(plain, long), (plain.tolist(), long.tolist())
 
 
-def test_bad_inputs_raise(kmers):
-    tok = kmerx.Tokenizer.from_config(dict(scheme="lsh", lsh="bits", k=K, sampled=8, strand="forward"))
-    with pytest.raises(ValueError, match="distances"):
-        lsh.collision_curve(tok, kmers[:100], [K + 1])
-    with pytest.raises(ValueError, match="distances"):
-        lsh.collision_curve(tok, kmers[:100], [-1])
-    other_k = kmerx.Tokenizer.from_config(dict(scheme="lsh", lsh="bits", k=15, sampled=8, strand="forward"))
-    with pytest.raises(ValueError, match="k"):  # 21-mers through a k=15 tokenizer: 7 windows each
-        lsh.collision_curve(other_k, kmers[:100], [0, 1])
+BITS = dict(scheme="lsh", lsh="bits", k=K, sampled=8, strand="forward")
+
+
+def test_distances_out_of_range_raise(kmers):
+    tok = kmerx.Tokenizer.from_config(BITS)
+    for d in (K + 1, -1):  # now a numpy broadcasting error that names nothing
+        with pytest.raises(ValueError, match="distances"):
+            lsh.collision_curve(tok, kmers[:100], [d])
+
+
+def test_tokenizer_k_must_match_the_kmers(kmers):
+    # 21-mers through a k=15 tokenizer are 7 windows each, averaged silently; through k=25, no window at
+    # all (a RuntimeWarning "Mean of empty slice" and NaN)
+    for k in (15, 25):
+        tok = kmerx.Tokenizer.from_config({**BITS, "k": k})
+        with pytest.raises(ValueError, match=r"\bk\b"):
+            lsh.collision_curve(tok, kmers[:100], [0, 1])
+
+
+def test_non_acgt_kmers_raise(kmers):
+    tok = kmerx.Tokenizer.from_config(BITS)
     with_n = kmers[:100].copy()
-    with_n[:, 3] = ord("N")  # every k-mer is [UNK] on both sides: counted as collisions
+    with_n[:, 3] = ord("N")  # both k-mers of every pair are [UNK]: now counted as collisions (P ~ 1)
     with pytest.raises(ValueError, match="ACGT"):
         lsh.collision_curve(tok, with_n, [0, 1])

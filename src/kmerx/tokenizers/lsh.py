@@ -105,9 +105,20 @@ def collision_curve(tokenizer: Any, kmers: np.ndarray, distances: Any, *, seed: 
     both are encoded by ``tokenizer`` (one token each, no special tokens) and ids compared per hash
     function. Returns float64 [len(distances)]."""
     kmers = np.ascontiguousarray(kmers, dtype=np.uint8)
+    if kmers.ndim != 2:
+        raise ValueError(f"kmers must be uint8 letters of shape (n, k), got shape {kmers.shape}")
     n, k = kmers.shape
+    cfg = tokenizer.config
+    if cfg.scheme not in ("direct", "vocab", "hashed", "lsh") or cfg.k != k:
+        raise ValueError(f"tokenizer must be a k-mer window scheme with k={k} (the kmers' width), "
+                         f"got scheme={cfg.scheme!r} k={cfg.k}")
+    if not np.isin(kmers, np.frombuffer(b"ACGT", dtype=np.uint8)).all():
+        raise ValueError("kmers must hold only uppercase A, C, G, T (a non-ACGT k-mer's id is [UNK])")
+    distances = [int(d) for d in distances]
+    if any(d < 0 or d > k for d in distances):
+        raise ValueError(f"distances must be in 0..{k}, got {distances}")
     letters = np.frombuffer(b"ACGT", dtype=np.uint8)
-    digit = np.full(256, 0, dtype=np.int64)
+    digit = np.zeros(256, dtype=np.int64)
     digit[letters] = np.arange(4)
     out = []
     for d in distances:
@@ -118,7 +129,8 @@ def collision_curve(tokenizer: Any, kmers: np.ndarray, distances: Any, *, seed: 
         mutated[rows, order] = letters[(digit[kmers[rows, order]] + shift) % 4]
         seqs = np.concatenate([kmers, mutated]).reshape(-1)
         offsets = np.arange(0, 2 * n * k + 1, k, dtype=np.int64)
-        ids = tokenizer._encode_arrays(seqs, offsets, add_special_tokens=False)["input_ids"]
+        ids = tokenizer._encode_arrays(seqs, offsets, add_special_tokens=False, max_length=None, truncation=None,
+                                       padding="longest", pad_to_multiple_of=None)["input_ids"]
         ids = ids.reshape(2, n, -1)
         out.append(float(np.mean(ids[0] == ids[1])))
     return np.array(out)

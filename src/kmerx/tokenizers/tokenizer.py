@@ -233,15 +233,17 @@ class Tokenizer:
                        pad_to_multiple_of: Any = _DEFAULT, padding_side: Any = _DEFAULT, arrow: bool = False,
                        positions: bool = False) -> dict[str, np.ndarray]:
         c = self.config
+        overridden = any(v is not _DEFAULT for v in (max_length, truncation, padding, pad_to_multiple_of, padding_side))
         pick = lambda v, default: default if v is _DEFAULT else v  # noqa: E731
         max_length = pick(max_length, c.max_length)
         truncation = {True: "right", False: None}.get(pick(truncation, c.truncation), pick(truncation, c.truncation))
         padding = {True: "longest", False: None}.get(pick(padding, c.padding), pick(padding, c.padding))
         multiple = pick(pad_to_multiple_of, c.pad_to_multiple_of)
         side = pick(padding_side, c.padding_side)
-        # Validation goes through a config copy, so the checks and messages are the config's.
-        c.replace(max_length=max_length, truncation=truncation, padding=padding,
-                  pad_to_multiple_of=multiple, padding_side=side)
+        # Per-call options are validated through a config copy, so the checks and messages are the config's.
+        if overridden:
+            c.replace(max_length=max_length, truncation=truncation, padding=padding,
+                      pad_to_multiple_of=multiple, padding_side=side)
         multiple = multiple or 1
         prefix = [self._ids[t] for t in c.prefix] if add_special_tokens else []
         suffix = [self._ids[t] for t in c.suffix] if add_special_tokens else []

@@ -17,13 +17,13 @@ void project(const Projection& pr, const Windows& w, uint32_t* out, int out_stri
     __m256i thr[NV];
     for (int v = 0; v < NV; ++v) thr[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pr.thresholds) + v);
     const uint32_t mask = (1U << pr.m) - 1;
-    const std::size_t row = static_cast<std::size_t>(pr.lanes), step = row << (2 * pr.bases);
+    constexpr std::size_t row = 16 * NV;  // int16 lanes per table row (pr.lanes)
     for (int64_t t = 0; t < w.n; ++t) {
         const uint8_t* qt = w.q + t * w.stride;
         __m256i acc[NV];
         for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_si256();
         const int16_t* base = pr.tables;
-        for (int c = 0; c < chunks; ++c, base += step, qt += pr.bases) {
+        for (int c = 0; c < chunks; ++c, base += 256 * row, qt += 4) {
             const __m256i* r = reinterpret_cast<const __m256i*>(base + *qt * row);
             for (int v = 0; v < NV; ++v) acc[v] = _mm256_add_epi16(acc[v], _mm256_loadu_si256(r + v));
         }

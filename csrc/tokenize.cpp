@@ -297,10 +297,8 @@ private:
 // The lsh schemes: a window's ids are sums of table rows indexed by its chunk codes (lsh.hpp).
 class ChunkScheme : public WindowScheme {
 public:
-    // bases: per chunk code (1..4); tables have 4^bases rows per chunk.
-    ChunkScheme(int k, int h, int64_t stride, bool canonical, uint32_t offset, uint32_t unk, int bases)
-        : WindowScheme(k, stride, unk), canonical_(canonical), offset_(offset), bases_(bases),
-          rows_(1 << (2 * bases)), chunks_((k + bases - 1) / bases) {
+    ChunkScheme(int k, int h, int64_t stride, bool canonical, uint32_t offset, uint32_t unk)
+        : WindowScheme(k, stride, unk), canonical_(canonical), offset_(offset), chunks_((k + kBases - 1) / kBases) {
         check(k >= 1 && k <= 64, "k must be in 1..64 for lsh, got " + std::to_string(k));
         check(h >= 1 && h <= 64, "num_hashes must be in 1..64, got " + std::to_string(h));
         h_ = h;
@@ -311,14 +309,13 @@ public:
         // starting at p is valid iff run[p] >= k.
         const int64_t span = (n - 1) * stride_ + k_;
         thread_local std::vector<uint8_t> scratch;  // thread_local: look it up once, not per access
-        scratch.assign(static_cast<std::size_t>(2 * (span + bases_)), 0);
+        scratch.assign(static_cast<std::size_t>(2 * (span + kBases)), 0);
         uint8_t* q = scratch.data();
-        uint8_t* run = q + span + bases_;
+        uint8_t* run = q + span + kBases;
         uint32_t code = 0, r = 0;
-        const int top = 2 * (bases_ - 1);
         for (int64_t p = span - 1; p >= 0; --p) {
             const uint32_t d = kBaseCode.v[seq[a + p]];
-            code = (code >> 2) | ((d & 3) << top);
+            code = (code >> 2) | ((d & 3) << 6);
             r = d > 3 ? 0 : std::min(r + 1, 255U);
             q[p] = static_cast<uint8_t>(code);
             run[p] = static_cast<uint8_t>(r);
@@ -334,24 +331,25 @@ protected:
     template <class Fn>
     void each_chunk_base(Fn&& fn) const {
         for (int c = 0; c < chunks_; ++c)
-            for (int v = 0; v < rows_; ++v)
-                for (int e = 0; e < bases_ && bases_ * c + e < k_; ++e)
-                    fn(c, v, bases_ * c + e, (v >> (2 * (bases_ - 1 - e))) & 3);
+            for (int v = 0; v < 256; ++v)
+                for (int e = 0; e < kBases && kBases * c + e < k_; ++e)
+                    fn(c, v, kBases * c + e, (v >> (2 * (kBases - 1 - e))) & 3);
     }
+    static constexpr int kBases = 4;  // bases per chunk code: one byte
     bool canonical_;
     uint32_t offset_;
-    int bases_, rows_, chunks_;
+    int chunks_;
 };
 
 class ProjectionScheme final : public ChunkScheme {
 public:
     ProjectionScheme(int k, int m, int h, int64_t stride, bool canonical, const int16_t* w, const int32_t* thr,
                      uint32_t offset, uint32_t unk)
-        : ChunkScheme(k, h, stride, canonical, offset, unk, 4), m_(m) {
+        : ChunkScheme(k, h, stride, canonical, offset, unk), m_(m) {
         check(m >= 1 && m <= 31, "m must be in 1..31, got " + std::to_string(m));
         check(offset <= UINT32_MAX - (1ULL << m), "offset leaves no room for 2^m ids");
         lanes_ = ((canonical ? 2 * m : m) + 15) / 16 * 16;
-        per_fn_ = static_cast<std::size_t>(chunks_) * rows_ * lanes_;
+        per_fn_ = static_cast<std::size_t>(chunks_) * 256 * lanes_;
         tables_.assign(per_fn_ * h, 0);
         thresholds_.assign(static_cast<std::size_t>(lanes_) * h, INT16_MAX);  // padding lanes never pass
         for (int j = 0; j < h; ++j)
@@ -371,7 +369,7 @@ public:
                 // The reverse strand's sum: position p of the window holds, negated, the weight of
                 // position k-1-p (complement = negation in the complex encoding).
                 each_chunk_base([&](int c, int v, int p, int b) {
-                    int16_t* row = tables_.data() + j * per_fn_ + (static_cast<std::size_t>(c) * rows_ + v) * lanes_;
+                    int16_t* row = tables_.data() + j * per_fn_ + (static_cast<std::size_t>(c) * 256 + v) * lanes_;
                     row[i] = static_cast<int16_t>(row[i] + wi[p * 4 + b]);
                     if (canonical) row[m + i] = static_cast<int16_t>(row[m + i] - wi[(k - 1 - p) * 4 + b]);
                 });
@@ -380,7 +378,7 @@ public:
 
 private:
     void ids_from_chunks(int j, const lsh_detail::Windows& w, uint32_t* out, int out_stride) const override {
-        const lsh_detail::Projection pr{chunks_, bases_, lanes_, m_, canonical_, tables_.data() + j * per_fn_,
+        const lsh_detail::Projection pr{chunks_, lanes_, m_, canonical_, tables_.data() + j * per_fn_,
                                         thresholds_.data() + j * lanes_};
         (simd_level() >= Simd::AVX2 ? lsh_detail::project_avx2 : lsh_detail::project_scalar)(pr, w, out, out_stride);
     }
@@ -395,7 +393,7 @@ class BitsScheme final : public ChunkScheme {
 public:
     BitsScheme(int k, int s, int h, int64_t stride, bool canonical, const int32_t* positions, uint32_t offset,
                uint32_t unk)
-        : ChunkScheme(k, h, stride, canonical, offset, unk, 4) {
+        : ChunkScheme(k, h, stride, canonical, offset, unk) {
         check(s >= 1 && s <= 16 && s <= k, "the number of sampled positions must be in 1..min(16, k), got " +
                                                std::to_string(s));
         check(offset <= UINT32_MAX - (1ULL << (2 * s)), "offset leaves no room for 4^s ids");
@@ -451,7 +449,7 @@ void project_scalar(const Projection& pr, const Windows& w, uint32_t* out, int o
         std::fill(acc.begin(), acc.end(), 0);
         const uint8_t* qt = w.q + t * w.stride;
         for (int c = 0; c < pr.chunks; ++c) {
-            const int16_t* row = pr.tables + ((static_cast<std::size_t>(c) << (2 * pr.bases)) + qt[pr.bases * c]) * pr.lanes;
+            const int16_t* row = pr.tables + (static_cast<std::size_t>(c) * 256 + qt[4 * c]) * pr.lanes;
             for (int l = 0; l < pr.lanes; ++l) acc[l] += row[l];
         }
         uint64_t bits = 0;

@@ -30,7 +30,7 @@ std::unique_ptr<TokenScheme> lsh_bits_scheme(int k, int s, int h, int64_t stride
                                              const int32_t* positions, uint32_t offset, uint32_t unk);
 
 namespace lsh_detail {
-// Chunk tables: a window's sums are sum_c tables[c][q[bases * c]] over its ceil(k/bases) chunks, q[p] being the
+// Chunk tables: a window's sums are sum_c tables[c][q[4c]] over its ceil(k/4) chunks, q[p] being the
 // 8-bit code of bases p..p+3 (first base in the high bits); lanes 0..m-1 the forward sums, m..2m-1 the
 // reverse strand's, padded to `lanes` (a multiple of 16) with lanes that never pass their threshold.
 // Writes the windows' ids to out[t * out_stride]. AVX2 twin in lsh_avx2.cpp.
@@ -44,7 +44,7 @@ struct Windows {
     uint32_t id(int64_t t, uint32_t raw) const { return run[t * stride] >= k ? offset + raw : unk; }
 };
 struct Projection {
-    int chunks, bases, lanes, m;  // bases per chunk code
+    int chunks, lanes, m;
     bool canonical;
     const int16_t* tables;  // [chunks][256][lanes]
     const int16_t* thresholds;  // [lanes]

@@ -77,9 +77,8 @@ public:
         check(stride >= 1, "stride must be >= 1, got " + std::to_string(stride));
     }
     int64_t count(const uint8_t*, int64_t len) const override { return len >= k_ ? (len - k_) / stride_ + 1 : 0; }
-    void fill(const uint8_t* seq, int64_t len, int64_t first, int64_t n, uint32_t* ids, int32_t* pos,
+    void fill(const uint8_t* seq, int64_t, int64_t first, int64_t n, uint32_t* ids, int32_t* pos,
               uint32_t* slots) const override {
-        (void)len;
         for (int64_t b = 0; b < n; b += kBlock) {
             const int64_t m = std::min(kBlock, n - b);
             fill_block(seq, (first + b) * stride_, m, ids + b * h_, slots ? slots + b : nullptr);
@@ -174,7 +173,6 @@ public:
                  uint32_t offset, uint32_t unk)
         : WindowScheme(k, stride, unk), strand_(strand), ids_(buckets, offset, "buckets"),
           tables_(nthash_detail::make_tables(k)) {
-        check(k >= 1 && k <= INT32_MAX, "k must be >= 1, got " + std::to_string(k));
         check(h >= 1 && h < kMaxNumHashes, "num_hashes must be in 1.." + std::to_string(kMaxNumHashes - 1) +
                                                 ", got " + std::to_string(h));
         h_ = h;
@@ -471,6 +469,8 @@ std::unique_ptr<TokenScheme> vocab_scheme(int k, int64_t stride, Strand strand, 
 }
 std::unique_ptr<TokenScheme> hashed_scheme(int64_t k, int64_t stride, Strand strand, int h, uint64_t buckets,
                                            uint64_t weight_buckets, uint32_t offset, uint32_t unk) {
+    // Checked before the ntHash tables for k are built.
+    check(k >= 1 && k <= INT32_MAX, "k must be >= 1, got " + std::to_string(k));
     return std::make_unique<HashedScheme>(k, stride, strand, h, buckets, weight_buckets, offset, unk);
 }
 std::unique_ptr<TokenScheme> pieces_scheme(int k, const BaseTable& base, uint32_t kmer_offset,

@@ -924,3 +924,23 @@ def test_simd_paths_exist():
         pytest.skip("this CPU has no AVX2: only the scalar path ran")
     with simd_level("avx2"):
         assert kmerx.simd_level() == "avx2"
+
+
+def test_needs_fit_until_the_state_is_learned():
+    reads = ["ACGTACGTTGCAACGTAGGCTAGCTAGGATCCATG" * 4]
+    for cfg in ({"scheme": "vocab", "k": 5}, {"scheme": "lsh", "k": 7, "m": 4, "hyperplanes": "svd"}):
+        tok = Tokenizer.from_config(cfg)
+        assert tok.needs_fit
+        with pytest.raises(ValueError, match="fit"):
+            tok.encode_batch(reads)
+        assert not tok.fit(reads).needs_fit
+        tok.encode_batch(reads)
+    assert not Tokenizer.from_config({"scheme": "lsh", "k": 7, "m": 4}).needs_fit
+
+
+def test_native_hashed_scheme_rejects_bad_k_first():
+    from kmerx import _core
+
+    for k in (0, -5):
+        with pytest.raises(ValueError, match="k must be >= 1"):
+            _core.hashed_scheme(k, 1, "canonical", 1, 16, 0, 5, 1)

@@ -253,8 +253,7 @@ def cmd_tokenize(args) -> None:
     from kmerx.tokenizers import Tokenizer
 
     tok = Tokenizer.from_config(args.tokenizer)
-    c = tok.config
-    if (c.scheme == "vocab" and tok.vocab is None) or (c.scheme == "lsh" and c.hyperplanes == "svd" and tok._planes is None):
+    if tok.needs_fit:
         raise _Fail(f"{args.tokenizer}: this tokenizer needs learned state; fit it and save it first (Tokenizer.save)")
     meta = {"kmerx.tokenizer": json.dumps(tok.to_doc())}
     with atomic_path(args.output) as tmp:

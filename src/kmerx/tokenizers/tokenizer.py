@@ -138,6 +138,14 @@ class Tokenizer:
         return self._trailing_id + len(self.config.trailing_specials)
 
     @property
+    def needs_fit(self) -> bool:
+        """True while the scheme lacks learned state it needs (a vocabulary, SVD hyperplanes)."""
+        c = self.config
+        if c.scheme == "vocab":
+            return self._vocab is None
+        return c.scheme == "lsh" and c.lsh == "projection" and c.hyperplanes == "svd" and self._planes is None
+
+    @property
     def vocab(self) -> Vocab | None:
         return self._vocab
 

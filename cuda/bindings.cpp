@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 
 #include <climits>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,8 @@
 #include "common.cuh"
 #include "encode.cuh"
 #include "hash.cuh"
+#include "lookup.cuh"
+#include "table.cuh"
 #include "windows.cuh"
 
 namespace py = pybind11;
@@ -210,6 +214,235 @@ py::tuple nthash_host(const carray<uint8_t>& data, const carray<int64_t>& offset
                                int32_t* p) { cuda::nthash_fill(d, o, n, spec, ix, v, p, nullptr); });
 }
 
+// ---- embeddings ------------------------------------------------------------------------------
+
+Dtype dtype_of(int code) {
+    check_range("dtype code", code, 0, 4);
+    return static_cast<Dtype>(code);
+}
+
+std::string typestr_of(const py::object& obj, const char* name) {
+    if (!py::hasattr(obj, "__cuda_array_interface__"))
+        throw py::type_error(std::string(name) + " must be a device array (cupy or __cuda_array_interface__), got " +
+                             std::string(py::str(py::type::of(obj).attr("__name__"))));
+    return py::str(obj.attr("__cuda_array_interface__")["typestr"]);
+}
+
+// uint32 or int64 device ids, 1-D.
+IdView device_ids(const py::object& obj, const char* name, int64_t* n) {
+    const std::string ts = typestr_of(obj, name);
+    IdView v;
+    if (ts.substr(1) == "u4") {
+        const DeviceView d = device_view(obj, name, "<u4", 1);
+        v.u32 = static_cast<const uint32_t*>(d.ptr);
+        *n = d.shape[0];
+    } else if (ts.substr(1) == "i8") {
+        const DeviceView d = device_view(obj, name, "<i8", 1);
+        v.i64 = static_cast<const int64_t*>(d.ptr);
+        *n = d.shape[0];
+    } else {
+        throw py::type_error(std::string(name) + " must be uint32 or int64, got typestr " + ts);
+    }
+    return v;
+}
+
+// An optional 1-D device vector of n entries.
+template <class T>
+const T* device_vector(const py::object& obj, const char* name, const char* typestr, int64_t n) {
+    if (obj.is_none()) return nullptr;
+    const DeviceView d = device_view(obj, name, typestr, 1);
+    if (d.shape[0] != n)
+        throw std::invalid_argument(std::string(name) + " must hold " + std::to_string(n) + " entries, got " +
+                                    std::to_string(d.shape[0]));
+    return static_cast<const T*>(d.ptr);
+}
+
+// A table's rows: dense (device uint8 rows x row_bytes) or one device row pointer per id (uint64).
+RowTable device_table(const py::object& dense, const py::object& ptrs, int64_t rows, int64_t dim, Dtype dtype,
+                      int64_t n_ids, const char* name) {
+    RowTable t;
+    t.dim = dim;
+    t.dtype = dtype;
+    if (!ptrs.is_none()) {
+        if (!dense.is_none()) throw std::invalid_argument(std::string(name) + ": give the dense rows or the row pointers, not both");
+        t.ptrs = reinterpret_cast<const uint8_t* const*>(device_vector<uint64_t>(ptrs, (std::string(name) + "_ptrs").c_str(), "<u8", n_ids));
+        check_range((std::string(name) + " rows").c_str(), rows, 0, INT64_MAX);
+        t.rows = rows;
+        return t;
+    }
+    if (dense.is_none()) throw std::invalid_argument(std::string(name) + " is required");
+    const DeviceView d = device_view(dense, name, "|u1", 2);
+    const int64_t rb = row_bytes(dtype, dim);
+    if (d.shape[1] != rb)
+        throw std::invalid_argument(std::string(name) + " must have row_bytes = " + std::to_string(rb) + " columns, got " +
+                                    std::to_string(d.shape[1]));
+    t.base = static_cast<const uint8_t*>(d.ptr);
+    t.rows = d.shape[0];
+    return t;
+}
+
+// The device twin of _core.lookup: the same arguments on device arrays; `out` is required (nothing
+// is allocated here). table/table2 are dense rows, or table_ptrs gives one row pointer per id (rows:
+// the table's row count, for the range checks).
+void lookup_op(const py::object& table, int64_t dim, int dtype, const py::object& ids, const py::object& offsets,
+               int64_t h, const py::object& weights, const py::object& slots, const py::object& slot_weights,
+               const py::object& table2, int dtype2, int64_t qr_m, int combine, const py::object& pos_table,
+               const py::object& positions, int pool, bool out_f16, const py::object& out_rows, const py::object& out,
+               const py::object& table_ptrs, int64_t rows) {
+    check_range("dim", dim, 1, 1 << 20);
+    check_range("h", h, 1, 64);
+    check_range("pool code", pool, 0, 3);
+    check_range("combine code", combine, 0, 1);
+    check_range("qr_m", qr_m, 0, INT64_MAX);
+    LookupArgs a;
+    int64_t n_ids = 0;
+    a.ids = device_ids(ids, "ids", &n_ids);
+    if (n_ids % h)
+        throw std::invalid_argument("ids holds " + std::to_string(n_ids) + " values, not a multiple of h = " + std::to_string(h));
+    const int64_t tokens = n_ids / h;
+    const DeviceView o = device_view(offsets, "offsets", "<i8", 1);
+    if (o.shape[0] < 1) throw std::invalid_argument("offsets must be 1-D with n + 1 entries");
+    a.n_reads = o.shape[0] - 1;
+    a.offsets = static_cast<const int64_t*>(o.ptr);
+    a.h = h;
+    a.weights = device_vector<float>(weights, "weights", "<f4", n_ids);
+    if (!slots.is_none()) {
+        if (slot_weights.is_none()) throw std::invalid_argument("slots need slot_weights");
+        const DeviceView sw = device_view(slot_weights, "slot_weights", "<f4", 2);
+        if (sw.shape[1] != h)
+            throw std::invalid_argument("slot_weights must be 2-D with h = " + std::to_string(h) + " columns");
+        a.slots = device_vector<uint32_t>(slots, "slots", "<u4", tokens);
+        a.slot_weights = static_cast<const float*>(sw.ptr);
+        a.n_slots = sw.shape[0];
+    }
+    a.table = device_table(table, table_ptrs, rows, dim, dtype_of(dtype), n_ids, "table");
+    a.qr_m = qr_m;
+    a.combine = static_cast<Combine>(combine);
+    if (qr_m > 0) {
+        if (h != 1 || a.weights || a.slots) throw std::invalid_argument("quotient-remainder lookups take one id per token");
+        if (!table_ptrs.is_none()) throw std::invalid_argument("quotient-remainder tables must be dense");
+        a.table2 = device_table(table2, py::none(), 0, dim, dtype_of(dtype2), n_ids, "table2");
+        if (a.table2.rows != qr_m)
+            throw std::invalid_argument("table2 must have qr_m = " + std::to_string(qr_m) + " rows, got " +
+                                        std::to_string(a.table2.rows));
+    }
+    if (!pos_table.is_none()) {
+        const DeviceView p = device_view(pos_table, "pos_table", "<f4", 2);
+        if (p.shape[1] != dim) throw std::invalid_argument("pos_table must be 2-D with " + std::to_string(dim) + " columns");
+        a.pos_table = static_cast<const float*>(p.ptr);
+        a.pos_rows = p.shape[0];
+    }
+    a.positions = device_vector<int32_t>(positions, "positions", "<i4", tokens);
+    a.pool = static_cast<Pool>(pool);
+    a.out_f16 = out_f16;
+    const std::string ots = typestr_of(out, "out");
+    if (ots.substr(1) != (out_f16 ? "f2" : "f4"))
+        throw py::type_error(std::string("out must have dtype ") + (out_f16 ? "float16" : "float32") + ", got typestr " + ots);
+    const py::tuple oshape = out.attr("__cuda_array_interface__")["shape"];
+    const DeviceView ov = device_view(out, "out", out_f16 ? "<f2" : "<f4", int(oshape.size()));
+    if (ov.shape.empty() || ov.shape.back() != dim)
+        throw std::invalid_argument("out must be a C-contiguous array whose last axis is dim = " + std::to_string(dim));
+    const auto out_n = int64_t(ov.size()) / dim;
+    a.out = ov.ptr;
+    if (!out_rows.is_none()) {
+        if (a.pool != Pool::None) throw std::invalid_argument("out_rows applies to per-token output");
+        a.out_rows = device_vector<int64_t>(out_rows, "out_rows", "<i8", a.n_reads);
+    }
+    py::gil_scoped_release nogil;
+    const int64_t end = cuda::check_reads(a.offsets, a.n_reads, a.out_rows, out_n, nullptr);
+    if (end != tokens)
+        throw std::invalid_argument("offsets end at " + std::to_string(end) + ", ids hold " + std::to_string(tokens) +
+                                    " tokens");
+    if (!a.out_rows && out_n < (a.pool == Pool::None ? tokens : a.n_reads))
+        throw std::invalid_argument("out holds " + std::to_string(out_n) + " rows, the lookup writes more");
+    cuda::lookup(a, nullptr);
+}
+
+// Encoded virtual rows of device int64 `rows` into device uint8 out (n, row_bytes).
+void virtual_rows_op(const py::object& rows, int64_t dim, int dtype, uint64_t seed, int init, double scale,
+                     int64_t table_rows, const py::object& out) {
+    const Dtype d = dtype_of(dtype);
+    check_range("dim", dim, 1, 1 << 20);
+    check_range("init code", init, 0, 2);
+    if (!(scale >= 0.0) || scale > 1e30) throw std::invalid_argument("scale must be finite and >= 0, got " + std::to_string(scale));
+    const DeviceView r = device_view(rows, "rows", "<i8", 1);
+    const DeviceView o = device_view(out, "out", "|u1", 2);
+    if (o.shape[0] != r.shape[0] || o.shape[1] != row_bytes(d, dim))
+        throw std::invalid_argument("out must have shape (" + std::to_string(r.shape[0]) + ", " +
+                                    std::to_string(row_bytes(d, dim)) + ")");
+    const VirtualInit v = make_virtual_init(seed, static_cast<Init>(init), scale);
+    py::gil_scoped_release nogil;
+    cuda::virtual_rows(static_cast<const int64_t*>(r.ptr), r.shape[0], v, table_rows, dim, d,
+                       static_cast<uint8_t*>(o.ptr), nullptr);
+}
+
+std::unique_ptr<cuda::DeviceCache> make_cache(int64_t block_rows, int64_t dim, int dtype, int64_t cache_bytes) {
+    check_range("block_rows", block_rows, 1, 1 << 24);
+    check_range("dim", dim, 1, 1 << 20);
+    check_range("cache_bytes", cache_bytes, 0, INT64_MAX);
+    return std::make_unique<cuda::DeviceCache>(block_rows, row_bytes(dtype_of(dtype), dim), cache_bytes);
+}
+
+const int64_t* host_vector(const carray<int64_t>& a, const char* name, int64_t n = -1) {
+    if (a.ndim() != 1 || (n >= 0 && a.shape(0) != n))
+        throw std::invalid_argument(std::string(name) + " must be 1-D" + (n >= 0 ? " with " + std::to_string(n) + " entries" : std::string()));
+    return a.data();
+}
+
+py::tuple plan_op(cuda::DeviceCache& c, const carray<int64_t>& blocks, const std::optional<carray<int64_t>>& counts) {
+    const int64_t* b = host_vector(blocks, "blocks");
+    const int64_t n = blocks.shape(0);
+    const int64_t* k = counts ? host_vector(*counts, "counts", n) : nullptr;
+    for (int64_t i = 0; i < n; ++i)
+        if (b[i] < 0) throw std::invalid_argument("blocks[" + std::to_string(i) + "] = " + std::to_string(b[i]) + " is negative");
+    auto slots = empty<int64_t>(std::size_t(n));
+    std::vector<int64_t> missing;
+    c.plan(b, k, n, slots.mutable_data(), missing);
+    return py::make_tuple(slots, to_array(std::move(missing)));
+}
+
+void fill_op(cuda::DeviceCache& c, const carray<int64_t>& slots, const carray<uint8_t>& data) {
+    const int64_t* s = host_vector(slots, "slots");
+    const int64_t n = slots.shape(0);
+    if (data.ndim() != 2 || data.shape(0) != n || data.shape(1) != c.block_bytes())
+        throw std::invalid_argument("data must have shape (" + std::to_string(n) + ", " + std::to_string(c.block_bytes()) + ")");
+    c.fill(s, n, data.data(), nullptr);
+}
+
+void fill_virtual_op(cuda::DeviceCache& c, const carray<int64_t>& slots, const carray<int64_t>& blocks, int64_t table_rows,
+                     int64_t dim, int dtype, uint64_t seed, int init, double scale) {
+    const int64_t* s = host_vector(slots, "slots");
+    const int64_t n = slots.shape(0);
+    const int64_t* b = host_vector(blocks, "blocks", n);
+    check_range("init code", init, 0, 2);
+    if (!(scale >= 0.0) || scale > 1e30) throw std::invalid_argument("scale must be finite and >= 0, got " + std::to_string(scale));
+    c.fill_virtual(s, b, n, make_virtual_init(seed, static_cast<Init>(init), scale), table_rows, dim, dtype_of(dtype), nullptr);
+}
+
+void row_pointers_op(const cuda::DeviceCache& c, const py::object& ids, const py::object& slot_of, const py::object& ptrs) {
+    int64_t n = 0;
+    const IdView v = device_ids(ids, "ids", &n);
+    const auto* s = device_vector<int64_t>(slot_of, "slot_of", "<i8", n);
+    const auto* p = device_vector<uint64_t>(ptrs, "ptrs", "<u8", n);
+    c.row_pointers(v, s, n, reinterpret_cast<const uint8_t**>(const_cast<uint64_t*>(p)), nullptr);
+}
+
+py::dict cache_stats(const cuda::DeviceCache& c) {
+    const CacheStats s = c.stats();
+    py::dict d;
+    d["lookups"] = s.lookups;
+    d["hits"] = s.hits;
+    d["misses"] = s.lookups - s.hits;
+    d["loads"] = s.loads;
+    d["evictions"] = s.evictions;
+    d["writebacks"] = s.writebacks;
+    d["bypass"] = s.bypass;
+    d["resident_blocks"] = s.resident_blocks;
+    d["capacity_blocks"] = s.capacity_blocks;
+    d["used_blocks"] = s.used_blocks;
+    return d;
+}
+
 }  // namespace
 
 }  // namespace kmerx::bind
@@ -235,4 +468,35 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("nthash_host", &nthash_host, py::arg("data"), py::arg("offsets"), py::arg("k"), py::arg("num_hashes"),
           py::arg("strand"), py::arg("positions"),
           "numpy in/out ntHash round trip through the GPU: (values, out_offsets, positions or None).");
+    m.def("lookup", &lookup_op, py::arg("table"), py::arg("dim"), py::arg("dtype"), py::arg("ids"), py::arg("offsets"),
+          py::arg("h") = 1, py::arg("weights") = py::none(), py::arg("slots") = py::none(),
+          py::arg("slot_weights") = py::none(), py::arg("table2") = py::none(), py::arg("dtype2") = 0,
+          py::arg("qr_m") = 0, py::arg("combine") = 1, py::arg("pos_table") = py::none(),
+          py::arg("positions") = py::none(), py::arg("pool") = 0, py::arg("out_f16") = false,
+          py::arg("out_rows") = py::none(), py::arg("out") = py::none(), py::arg("table_ptrs") = py::none(),
+          py::arg("rows") = 0,
+          "_core.lookup on device arrays (out required): dense table rows (uint8 rows x row_bytes) or table_ptrs "
+          "(uint64 device row pointer per id, with rows).");
+    m.def("virtual_rows", &virtual_rows_op, py::arg("rows"), py::arg("dim"), py::arg("dtype"), py::arg("seed"),
+          py::arg("init"), py::arg("scale"), py::arg("table_rows"), py::arg("out"),
+          "Encoded virtual rows of device int64 rows into device uint8 out (n, row_bytes); rows outside the table are zeros.");
+    py::class_<kmerx::cuda::DeviceCache>(m, "DeviceCache",
+                                         "Device hot-block cache: CLOCK slots in device memory, filled from host bytes.")
+        .def(py::init(&make_cache), py::arg("block_rows"), py::arg("dim"), py::arg("dtype"), py::arg("cache_bytes"))
+        .def_property_readonly("capacity", &kmerx::cuda::DeviceCache::capacity)
+        .def_property_readonly("block_rows", &kmerx::cuda::DeviceCache::block_rows)
+        .def_property_readonly("block_bytes", &kmerx::cuda::DeviceCache::block_bytes)
+        .def_property_readonly("planned", &kmerx::cuda::DeviceCache::planned)
+        .def("plan", &plan_op, py::arg("blocks"), py::arg("counts") = py::none(),
+             "Pins a slot for each distinct block: (slots int64, missing: indices of blocks to fill).")
+        .def("fill", &fill_op, py::arg("slots"), py::arg("data"), "Copies host blocks (n, block_bytes) into slots.")
+        .def("fill_virtual", &fill_virtual_op, py::arg("slots"), py::arg("blocks"), py::arg("table_rows"), py::arg("dim"),
+             py::arg("dtype"), py::arg("seed"), py::arg("init"), py::arg("scale"),
+             "Generates virtual blocks into slots on the device.")
+        .def("row_pointers", &row_pointers_op, py::arg("ids"), py::arg("slot_of"), py::arg("ptrs"),
+             "Device row pointer (uint64) of each id given its block's slot.")
+        .def("release", &kmerx::cuda::DeviceCache::release, "Unpins the batch's slots.")
+        .def("stats", &cache_stats)
+        .def("reset_stats", &kmerx::cuda::DeviceCache::reset_stats)
+        .def("clear", &kmerx::cuda::DeviceCache::clear);
 }

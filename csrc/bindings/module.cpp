@@ -17,6 +17,7 @@ void init_hash(py::module_& m);
 void init_minimizer(py::module_& m);
 void init_count(py::module_& m);
 void init_tokenize(py::module_& m);
+void init_table(py::module_& m);
 }  // namespace kmerx::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -32,4 +33,5 @@ PYBIND11_MODULE(_core, m) {
     kmerx::bind::init_minimizer(m);
     kmerx::bind::init_count(m);
     kmerx::bind::init_tokenize(m);
+    kmerx::bind::init_table(m);
 }

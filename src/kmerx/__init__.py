@@ -53,7 +53,7 @@ def _lazy(name: str):
 
 def __getattr__(name: str):
     # Submodules and their main entry points load on first use, so `import kmerx` stays fast.
-    if name in ("io", "clean", "count", "kmers", "stats", "cli", "vocab", "tokenizers"):
+    if name in ("io", "clean", "count", "kmers", "stats", "cli", "vocab", "tokenizers", "tables", "embed"):
         return _lazy(name)
     if name in ("read", "read_pairs", "ReadConfig", "READ_SCHEMA"):
         return getattr(_lazy("io"), name)
@@ -63,4 +63,6 @@ def __getattr__(name: str):
         return _lazy("vocab").Vocab
     if name in ("Tokenizer", "TokenizerConfig"):
         return getattr(_lazy("tokenizers"), name)
+    if name in ("EmbeddingTable", "HashEmbedding", "QREmbedding", "TableConfig"):
+        return getattr(_lazy("tables"), name)
     raise AttributeError(f"module 'kmerx' has no attribute {name!r}")

@@ -52,6 +52,17 @@ NOTES = """## Notes
   (N windows included, they become [UNK]); "1 thread" rows pin kmerx to one core, so their k-mers/s is
   the per-core rate. The compression tables come from `benchmarks/compression_report.py`, the LSH
   collision curves from `benchmarks/lsh_collision.py` (docs/tokenizers.md).
+- Embeddings (benchmarks/bench_embed.py): a 10,000,005 x 128 table of standard normal values (the
+  hashed tokenizer's id space, B = 10^7 + 5 specials) as float32 (5.1 GB) or float16 (2.6 GB), shared
+  with torch through `torch.from_numpy`; ids are the ART MG1655 R1 reads tokenized with the hashed
+  scheme (k=31, no special tokens), 120 per read, in hash order (no locality). Pooled: both sides get
+  the same flat ids + offsets, 32,768 reads per call; torch is `nn.EmbeddingBag.from_pretrained(w,
+  mode="mean")` under `no_grad` with int64 id tensors prepared outside the timing (for float16 weights
+  it writes float16 means; kmerx writes float32). "moved GB/s" counts rows read + ids + offsets +
+  output; "of copy bw" divides it by the numpy copy rate (bytes read + written, best of 5, same thread
+  count) measured in the same run. Per token: padded (4,096, 120) ids + mask per call, 8 calls; numpy
+  and torch compose gather + float32 + sinusoidal add + zeroed padding; all outputs are checked equal.
+  The memory / hit-rate table of the 2^32-row virtual table comes from `benchmarks/virtual_table.py`.
 - CUDA kernels: no GPU was available to this project's runs yet, so no device numbers are recorded.
 """
 
@@ -86,21 +97,25 @@ def fmt_rate(units: int, unit: str, s: float) -> str:
 
 
 def section(group: str, bench: dict) -> str:
-    """One table: each implementation's median and throughput (and peak RSS when the benchmark
-    measured it), and each kmerx row's speed-up over every peer (peer median / kmerx median; the
-    rounds were interleaved)."""
+    """One table: each implementation's median and throughput (and peak RSS, and the extra columns
+    of ``extra_info["columns"]``, when the benchmark gives them), and each kmerx row's speed-up over
+    every peer (peer median / kmerx median; the rounds were interleaved)."""
     info = bench["extra_info"]
     medians = {name: statistics.median(t) for name, t in info["times"].items()}
     rss = info.get("peak_rss_mb", {})
+    extra = info.get("columns", {})  # {column title: {implementation: cell text}}, shown after throughput
     peers = sorted((n for n in medians if not n.startswith("kmerx")), key=medians.get)
+    if not any(n.startswith("kmerx") for n in medians):
+        peers = []  # a measurement without kmerx rows (e.g. copy bandwidth): no speed-up columns
     rounds = max(len(t) for t in info["times"].values())
-    cols = ["implementation", "median", "throughput", *(["peak RSS"] if rss else []),
+    cols = ["implementation", "median", "throughput", *(["peak RSS"] if rss else []), *extra,
             *(f"kmerx speed-up vs {p}" for p in peers)]
     lines = [f"### {group}", "", f"{rounds} round{'s' if rounds != 1 else ''}.", "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     for name, med in sorted(medians.items(), key=lambda kv: kv[1]):
         row = [name, fmt_time(med), fmt_rate(info["units"], info["unit"], med)]
         if rss:
             row.append(f"{rss[name]:.0f} MB" if name in rss else "—")
+        row += [cells.get(name, "—") for cells in extra.values()]
         row += [f"**{medians[p] / med:.2f}x**" if name.startswith("kmerx") else "—" for p in peers]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"

@@ -60,6 +60,7 @@ int64_t SlotIndex::insert(int64_t block, int64_t* evicted) {
     if (used_ < slots_) {
         slot = used_++;
     } else {
+        if (pinned_.load(std::memory_order_relaxed) >= slots_) return -1;
         // Two full sweeps clear every reference bit, so a third finds a victim unless all are pinned.
         for (int64_t step = 0; step < 3 * slots_ && slot < 0; ++step) {
             const int64_t s = hand_;

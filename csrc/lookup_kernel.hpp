@@ -252,6 +252,13 @@ struct Kernel {
             for (int64_t t = t0; t < t1; ++t) {
                 prefetch(t + kAhead, t1);
                 const float* pos = pos_row(t, t - t0);
+                if (a.pool == Pool::None && !a.out_f16) {  // fp32 per token: build it in place
+                    float* o = static_cast<float*>(a.out) + (a.out_rows ? a.out_rows[i] + (t - t0) : t) * dim;
+                    token_vector(t, o, tmp);
+                    if (pos)
+                        for (int64_t j = 0; j < dim; ++j) o[j] += pos[j];
+                    continue;
+                }
                 token_vector(t, v, tmp);
                 if (pos)
                     for (int64_t j = 0; j < dim; ++j) v[j] += pos[j];

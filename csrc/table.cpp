@@ -226,11 +226,13 @@ std::unique_ptr<BlockTable::Lease> BlockTable::resolve(IdView ids, int64_t n, co
         missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
         std::vector<uint8_t*> dst(missing.size());
         std::vector<int64_t> to_load;  // positions in `missing` whose content must be loaded
+        bool full = false;  // every slot pinned: the rest of the batch bypasses the cache
         for (std::size_t m = 0; m < missing.size(); ++m) {
             int64_t slot = index_.find(missing[m]);  // another lookup may have loaded it meanwhile
             if (slot < 0) {
                 int64_t evicted = -1;
-                slot = index_.insert(missing[m], &evicted);
+                slot = full ? -1 : index_.insert(missing[m], &evicted);
+                full = slot < 0;
                 if (evicted >= 0) {
                     evictions_.fetch_add(1, std::memory_order_relaxed);
                     if (dirty_[slot]) spill(evicted, slot_ptr(slot));

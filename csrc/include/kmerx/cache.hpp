@@ -26,7 +26,7 @@ class SlotIndex {
     int64_t find(int64_t block) const;
 
     // Gives `block` (not resident) a slot: a never-used one while any is left, else the CLOCK victim
-    // among unpinned slots. Returns -1 when every slot is pinned (or there are none). *evicted is the
+    // among unpinned slots. Returns -1 at once when every slot is pinned (or there are none). *evicted is the
     // block the slot held before, or -1. The new slot is unreferenced and unpinned.
     int64_t insert(int64_t block, int64_t* evicted);
 
@@ -36,8 +36,13 @@ class SlotIndex {
     int64_t block_at(int64_t slot) const { return block_[slot]; }
     void touch(int64_t slot) { ref_[slot].store(1, std::memory_order_relaxed); }
     // Pins are atomic: lookups pin and unpin concurrently under a shared lock.
-    void pin(int64_t slot) { pins_[slot].fetch_add(1, std::memory_order_relaxed); }
-    void unpin(int64_t slot) { pins_[slot].fetch_sub(1, std::memory_order_release); }
+    // pinned_ counts slots with any pin, so insert() gives up at once when none is free.
+    void pin(int64_t slot) {
+        if (pins_[slot].fetch_add(1, std::memory_order_relaxed) == 0) pinned_.fetch_add(1, std::memory_order_relaxed);
+    }
+    void unpin(int64_t slot) {
+        if (pins_[slot].fetch_sub(1, std::memory_order_release) == 1) pinned_.fetch_sub(1, std::memory_order_relaxed);
+    }
     bool pinned(int64_t slot) const { return pins_[slot].load(std::memory_order_acquire) != 0; }
 
   private:
@@ -55,6 +60,7 @@ class SlotIndex {
     std::vector<int64_t> block_;  // per slot: the block held, or -1
     std::unique_ptr<std::atomic<uint8_t>[]> ref_;
     std::unique_ptr<std::atomic<int32_t>[]> pins_;
+    std::atomic<int64_t> pinned_{0};
 };
 
 }  // namespace kmerx

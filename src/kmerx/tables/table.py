@@ -222,12 +222,11 @@ class EmbeddingTable:
         nblocks = -(-self.rows // self.block_rows)
         if b.size and (int(b.min()) < 0 or int(b.max()) >= nblocks):
             raise IndexError(f"blocks must be in 0..{nblocks - 1}")
-        r = self.block_rows
-        out = np.zeros((b.size, r * self.row_bytes), np.uint8)
-        for i, blk in enumerate(b.tolist()):  # per block, not per row: blocks are the unit of transfer
-            part = self._rows[blk * r:(blk + 1) * r]
-            out[i, :part.size] = part.reshape(-1)
-        return out
+        rows = b[:, None] * self.block_rows + np.arange(self.block_rows)
+        inside = rows < self.rows
+        out = np.zeros((b.size, self.block_rows, self.row_bytes), np.uint8)
+        out[inside] = self._rows[rows[inside]]
+        return out.reshape(b.size, -1)
 
     def prefetch(self, ids: Any) -> int:
         """Brings the blocks of ``ids`` into the cache (each once); returns how many were loaded.

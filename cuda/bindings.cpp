@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "arrays.hpp"
+#include "cache_stats.hpp"
 #include "common.cuh"
 #include "encode.cuh"
 #include "hash.cuh"
@@ -427,21 +428,7 @@ void row_pointers_op(const cuda::DeviceCache& c, const py::object& ids, const py
     c.row_pointers(v, s, n, reinterpret_cast<const uint8_t**>(const_cast<uint64_t*>(p)), nullptr);
 }
 
-py::dict cache_stats(const cuda::DeviceCache& c) {
-    const CacheStats s = c.stats();
-    py::dict d;
-    d["lookups"] = s.lookups;
-    d["hits"] = s.hits;
-    d["misses"] = s.lookups - s.hits;
-    d["loads"] = s.loads;
-    d["evictions"] = s.evictions;
-    d["writebacks"] = s.writebacks;
-    d["bypass"] = s.bypass;
-    d["resident_blocks"] = s.resident_blocks;
-    d["capacity_blocks"] = s.capacity_blocks;
-    d["used_blocks"] = s.used_blocks;
-    return d;
-}
+py::dict cache_stats(const cuda::DeviceCache& c) { return cache_stats_dict(c.stats()); }
 
 }  // namespace
 

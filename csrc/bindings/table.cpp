@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "arrays.hpp"
+#include "cache_stats.hpp"
 
 namespace py = pybind11;
 
@@ -127,17 +128,7 @@ std::unique_ptr<BlockTable> make_block_table(int64_t rows, int64_t dim, int dtyp
 
 py::dict stats_dict(BlockTable& t) {
     const CacheStats s = t.stats();
-    py::dict d;
-    d["lookups"] = s.lookups;
-    d["hits"] = s.hits;
-    d["misses"] = s.lookups - s.hits;
-    d["loads"] = s.loads;
-    d["evictions"] = s.evictions;
-    d["writebacks"] = s.writebacks;
-    d["bypass"] = s.bypass;
-    d["resident_blocks"] = s.resident_blocks;
-    d["capacity_blocks"] = s.capacity_blocks;
-    d["used_blocks"] = s.used_blocks;
+    py::dict d = cache_stats_dict(s);
     d["index_bytes"] = s.index_bytes;
     d["block_bytes"] = t.spec().block_bytes();
     return d;

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from kmerx.kmers.codes import _cuda_module as _cuda
 from kmerx.tables.composite import HashEmbedding, QREmbedding
 from kmerx.tables.config import DTYPES, INITS
 from kmerx.tables.table import EmbeddingTable
@@ -22,16 +23,6 @@ __all__ = ["DeviceTable", "embed_device", "to_device"]
 
 _POOLS = {None: 0, "none": 0, "sum": 1, "mean": 2, "max": 3}
 _POS = ("none", "sinusoidal", "learned")
-
-
-def _cuda() -> Any:
-    try:
-        from kmerx import _cuda
-    except ImportError:
-        raise RuntimeError("kmerx was built without CUDA") from None
-    if _cuda.device_count() == 0:
-        raise RuntimeError("no CUDA device")
-    return _cuda
 
 
 def _cp() -> Any:

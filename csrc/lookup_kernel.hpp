@@ -227,7 +227,6 @@ struct Kernel {
         const bool sum = a.pool == Pool::Sum || a.pool == Pool::Mean;
         for (std::size_t i = r0; i < r1; ++i) {
             const int64_t t0 = a.offsets[i], t1 = a.offsets[i + 1];
-            for (int64_t t = t0; t < std::min(t1, t0 + kAhead); ++t) prefetch(t, t1);
             if (a.pool == Pool::Max)
                 for (int64_t j = 0; j < dim; ++j) acc[j] = -std::numeric_limits<float>::infinity();
             else if (sum)
@@ -236,19 +235,23 @@ struct Kernel {
                 // The hot path: rows straight into the accumulator, then the positional terms (in
                 // this order on every path, so the AVX2 and portable builds give the same bits).
 #if KMERX_LOOKUP_AVX2
-                if (dim % 8 == 0) sum_plain(t0, t1, a.offsets[r1], acc);
+                if (dim % 8 == 0) sum_plain(t0, t1, a.offsets[r1], acc);  // prefetches on its own
                 else
 #endif
+                {
+                    for (int64_t t = t0; t < std::min(t1, t0 + kAhead); ++t) prefetch(t, t1);
                     for (int64_t t = t0; t < t1; ++t) {
                         prefetch(t + kAhead, t1);
                         row_op<Op::Add>(a.table.dtype, row(a.table, rb, t, a.ids.at(t), t), dim, 1.0f, acc);
                     }
+                }
                 for (int64_t t = t0; t < t1; ++t)
                     if (const float* pos = pos_row(t, t - t0))
                         for (int64_t j = 0; j < dim; ++j) acc[j] += pos[j];
                 finish(i, t0, t1, acc);
                 continue;
             }
+            for (int64_t t = t0; t < std::min(t1, t0 + kAhead); ++t) prefetch(t, t1);
             for (int64_t t = t0; t < t1; ++t) {
                 prefetch(t + kAhead, t1);
                 const float* pos = pos_row(t, t - t0);

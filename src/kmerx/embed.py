@@ -70,7 +70,7 @@ def _arrow_lists(a: pa.Array | pa.ChunkedArray, name: str) -> tuple[np.ndarray, 
 class _Batch:
     """Token arrays in the flat layout the kernel takes, and how to shape the output back."""
 
-    def __init__(self, ids: Any, offsets: Any, mask: Any, h: int) -> None:
+    def __init__(self, ids: Any, offsets: Any, mask: Any) -> None:
         self.padded_shape: tuple[int, int] | None = None
         self.out_rows: np.ndarray | None = None
         self.keep: np.ndarray | None = None  # padded input with a mask: which slots hold tokens
@@ -199,7 +199,7 @@ def embed(table: Any, ids: Any, positions: Any = None, *, offsets: Any = None, m
         raise TypeError(f"table must be an EmbeddingTable, HashEmbedding or QREmbedding, got {type(table).__name__}")
     dim = main.dim
 
-    batch = _Batch(ids, offsets, mask, want_h)
+    batch = _Batch(ids, offsets, mask)
     if batch.h != want_h:
         raise ValueError(f"ids have {batch.h} id(s) per token, the table takes {want_h}")
     flat = _ids(batch.flat)

@@ -346,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-length", type=int, default=None, metavar="N", help="cut each read's ids to N (specials included)")
     t.add_argument("--positions", action="store_true", help="also write each token's start offset in its read")
     t.set_defaults(func=cmd_tokenize)
+
+    from kmerx.pipeline.cli import add_commands
+
+    add_commands(sub)
     return p
 
 

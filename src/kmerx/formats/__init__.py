@@ -1,4 +1,5 @@
-"""Output files: written atomically so an interrupted run never leaves one that looks complete."""
+"""Output files: written atomically so an interrupted run never leaves one that looks complete; shards
+of embeddings (:mod:`kmerx.formats.shards`) and the manifest that describes them (:mod:`kmerx.formats.manifest`)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 8 << 20) -> str:
+    """Hex sha256 of a file's bytes (the checksum manifests record)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

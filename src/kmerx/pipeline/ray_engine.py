@@ -1,0 +1,133 @@
+"""The pipeline on Ray Data: a FASTA/FASTQ datasource (one read task per unit), clean + tokenize as
+tasks, embedding + shard writing in an ActorPoolStrategy pool whose actors open the table once."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import ray
+from ray.data.block import BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
+
+from kmerx.pipeline.config import PipelineConfig
+from kmerx.pipeline.planning import Shard, Unit
+from kmerx.pipeline.stages import Embedder, Preparer, read_shards
+
+
+@contextlib.contextmanager
+def session(address: str | None, num_cpus: int | None = None) -> Iterator[None]:
+    """Ray for one run: an initialised Ray is used as it is; ``address`` (or ``RAY_ADDRESS``) joins an
+    existing cluster; otherwise a local Ray is started with this machine's resources and shut down after."""
+    if ray.is_initialized():
+        yield
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Ray Data ships its UDFs' constructor arguments through the object store, which makes the core
+    # worker log an error-level note for every restartable actor; real errors still raise.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    kw: dict[str, Any] = dict(logging_level="ERROR", log_to_driver=False, include_dashboard=False)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        ray.init(address=address, **kw)
+    else:
+        ray.init(num_cpus=num_cpus, **kw)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _unwrap(e: BaseException) -> BaseException:
+    """The user-facing exception inside Ray's wrappers (a reader's FastxFormatError, a ValueError...)."""
+    seen = 0
+    while seen < 8 and isinstance(e, (ray.exceptions.RayTaskError, ray.exceptions.RayError)):
+        cause = getattr(e, "cause", None) or e.__cause__
+        if cause is None or cause is e:
+            break
+        e, seen = cause, seen + 1
+    return e
+
+
+class FastxDatasource(Datasource):
+    """Reads a run's units: a plain file's byte range, a compressed file or a mate pair per read task,
+    yielding shard rows (see :mod:`kmerx.pipeline.stages`)."""
+
+    def __init__(self, units: list[Unit], shards: list[Shard], config: PipelineConfig, skip: frozenset[int]) -> None:
+        self.units = [u for u in units if any(s.unit == u.index and s.index not in skip for s in shards)]
+        self.shards, self.config, self.skip = shards, config, skip
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return sum(os.path.getsize(p) for u in self.units for p in u.paths)
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                       data_context: Any = None) -> list[ReadTask]:
+        # One task per unit whatever ``parallelism`` asks: the plan, not the cluster, fixes the shards.
+        tasks = []
+        for u in self.units:
+            n = sum(1 for s in self.shards if s.unit == u.index and s.index not in self.skip)
+            size = sum(os.path.getsize(p) for p in u.paths) if u.byte_range is None else u.byte_range[1] - u.byte_range[0]
+            meta = BlockMetadata(num_rows=n, size_bytes=size, input_files=list(u.paths), exec_stats=None)
+            tasks.append(ReadTask(_reader(u, self.shards, self.config, self.skip), meta))
+        return tasks
+
+
+def _reader(unit: Unit, shards: list[Shard], config: PipelineConfig, skip: frozenset[int]) -> Callable[[], Iterator[pa.Table]]:
+    mine = [s for s in shards if s.unit == unit.index]
+    return lambda: read_shards(unit, mine, config, skip)
+
+
+class _EmbedActor:
+    def __init__(self, config: dict[str, Any], threads: int, **kw: Any) -> None:
+        import kmerx
+
+        kmerx.set_num_threads(max(1, threads))
+        self.embedder = Embedder(PipelineConfig.from_dict(config), **kw)
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return self.embedder(table)
+
+
+def execute(units: list[Unit], shards: list[Shard], config: PipelineConfig, skip: frozenset[int], *,
+            workers: int, gpus: int, embed_kwargs: dict[str, Any], on_receipt: Callable[[dict[str, Any]], None]) -> None:
+    """Run the dataset and call ``on_receipt`` for each shard as it completes."""
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    cfg = config.to_dict()
+    cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
+    # Fractional CPUs: an actor pool holding every CPU would starve the read tasks of a small machine.
+    actor_cpus = 0.0 if gpus else max(0.05, min(1.0, (cpus - 1) / workers))
+    # Kernel threads per actor: twice its share of the CPUs, so an actor uses the cores a neighbour
+    # leaves idle while it waits for input (measured faster than one thread each on 2 cores).
+    threads = 1 if gpus else max(1, -(-2 * int(cpus) // workers))
+    # Ray Data retries tasks and restarts actors after a worker dies (max_retries / max_restarts = -1);
+    # a redone shard is rewritten with the same bytes under the same name.
+    ds = ray.data.read_datasource(FastxDatasource(units, shards, config, skip), override_num_blocks=max(1, len(units)))
+    # One shard per block, so shards spread over the actors (Ray would otherwise coalesce small rows).
+    ds = ds.repartition(target_num_rows_per_block=1)
+    ds = ds.map_batches(_prepare, fn_args=(cfg,), batch_size=None, batch_format="pyarrow")
+    ds = ds.map_batches(
+        _EmbedActor, fn_constructor_args=(cfg, threads), fn_constructor_kwargs={**embed_kwargs, "device": bool(gpus)},
+        batch_size=None, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=gpus or workers),
+        num_cpus=actor_cpus or None, num_gpus=1 if gpus else None)
+    try:
+        with warnings.catch_warnings():
+            # A pool of fixed size is what is wanted even when the plan has fewer read tasks than actors
+            # (one compressed file still gives many shards).
+            warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                for receipt in batch.to_pylist():
+                    on_receipt(receipt)
+    except ray.exceptions.RayError as e:
+        raise _unwrap(e) from None
+
+
+def _prepare(table: pa.Table, config: dict[str, Any]) -> pa.Table:
+    return Preparer(PipelineConfig.from_dict(config))(table)

@@ -45,6 +45,10 @@ class EmbedConfig(StageConfig):
             raise ValueError(f"pos_encoding must be 'none' or 'sinusoidal', got {self.pos_encoding!r}")
         if self.out_dtype not in ("float32", "float16"):
             raise ValueError(f"out_dtype must be 'float32' or 'float16', got {self.out_dtype!r}")
+        if not isinstance(self.add_special_tokens, bool):
+            raise TypeError(f"add_special_tokens must be a bool, got {self.add_special_tokens!r}")
+        if self.table_path is not None and not isinstance(self.table_path, str):
+            raise TypeError(f"table_path must be a path string or None, got {self.table_path!r}")
 
     @property
     def per_token(self) -> bool:

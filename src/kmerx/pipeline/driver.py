@@ -274,7 +274,8 @@ def run(inputs: Any, out: str | os.PathLike, config: Any = None, *, paired: bool
               float32 vectors in Parquet).
     engine    "ray" (default: Ray Data; a local Ray is started unless ``address``/``RAY_ADDRESS`` names a
               cluster or Ray is already initialised) or "local" (the same stages in this process).
-    workers   embedding actors (default: the cluster's CPUs); ``gpus``: GPU actors using the CUDA kernels.
+    workers   embedding actors (default: half the cluster's logical CPUs: a local Ray declares twice the
+              cores, so one actor per core); ``gpus``: GPU actors using the CUDA kernels.
 
     Re-running the same inputs and config resumes (finished shards are kept); another config or other
     inputs into the same ``out`` raise :class:`OutputConflictError`. Malformed input raises the reader's
@@ -323,7 +324,7 @@ def run(inputs: Any, out: str | os.PathLike, config: Any = None, *, paired: bool
                 with ray_engine.session(address):
                     import ray
 
-                    n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+                    n = workers or max(1, int(ray.cluster_resources().get("CPU", 2)) // 2)
                     ray_engine.execute(units, shards, cfg, skip, workers=n, gpus=gpus, embed_kwargs=embed_kwargs,
                                        on_receipt=on_receipt)
             else:

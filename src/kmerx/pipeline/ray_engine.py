@@ -36,7 +36,10 @@ def session(address: str | None, num_cpus: int | None = None) -> Iterator[None]:
     if address:
         ray.init(address=address, **kw)
     else:
-        ray.init(num_cpus=num_cpus, **kw)
+        # Twice the cores as logical CPUs: the read/prepare tasks and the embedding actors then all get a
+        # slot on a small machine (an actor pool holding every CPU would starve the reads); the kernels'
+        # threads share the real cores.
+        ray.init(num_cpus=num_cpus or 2 * (len(os.sched_getaffinity(0)) or 1), **kw)
     try:
         yield
     finally:
@@ -102,11 +105,11 @@ def execute(units: list[Unit], shards: list[Shard], config: PipelineConfig, skip
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     cfg = config.to_dict()
     cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
-    # Fractional CPUs: an actor pool holding every CPU would starve the read tasks of a small machine.
-    actor_cpus = 0.0 if gpus else max(0.05, min(1.0, (cpus - 1) / workers))
-    # Kernel threads per actor: twice its share of the CPUs, so an actor uses the cores a neighbour
-    # leaves idle while it waits for input (measured faster than one thread each on 2 cores).
-    threads = 1 if gpus else max(1, -(-2 * int(cpus) // workers))
+    # Actors take at most half the CPUs, so the read, repartition and prepare tasks always find one.
+    actor_cpus = 0.0 if gpus else min(1.0, cpus / (2 * workers))
+    # Kernel threads per actor: twice its CPU share, so an actor uses a core a neighbour leaves idle
+    # while it waits for input (measured faster than one thread each on 2 cores).
+    threads = 1 if gpus else max(1, round(2 * actor_cpus))
     # Ray Data retries tasks and restarts actors after a worker dies (max_retries / max_restarts = -1);
     # a redone shard is rewritten with the same bytes under the same name.
     ds = ray.data.read_datasource(FastxDatasource(units, shards, config, skip), override_num_blocks=max(1, len(units)))
@@ -122,9 +125,16 @@ def execute(units: list[Unit], shards: list[Shard], config: PipelineConfig, skip
             # A pool of fixed size is what is wanted even when the plan has fewer read tasks than actors
             # (one compressed file still gives many shards).
             warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
-            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                for receipt in batch.to_pylist():
-                    on_receipt(receipt)
+            batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
+            try:
+                for batch in batches:
+                    for receipt in batch.to_pylist():
+                        on_receipt(receipt)
+            finally:
+                # Stop Ray Data's threads before the session shuts Ray down (Ctrl-C, errors).
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
     except ray.exceptions.RayError as e:
         raise _unwrap(e) from None
 

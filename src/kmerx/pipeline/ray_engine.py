@@ -33,6 +33,18 @@ def session(address: str | None, num_cpus: int | None = None) -> Iterator[None]:
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     kw: dict[str, Any] = dict(logging_level="ERROR", log_to_driver=False, include_dashboard=False)
     address = address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        _init(address, num_cpus, kw)
+    except Exception as e:  # Ray raises bare Exceptions for a node that does not come up
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise ConnectionError(f"could not start or reach {where}: {e} (kmerx embed --local runs without Ray)") from e
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _init(address: str | None, num_cpus: int | None, kw: dict[str, Any]) -> None:
     if address:
         ray.init(address=address, **kw)
     else:
@@ -40,10 +52,6 @@ def session(address: str | None, num_cpus: int | None = None) -> Iterator[None]:
         # slot on a small machine (an actor pool holding every CPU would starve the reads); the kernels'
         # threads share the real cores.
         ray.init(num_cpus=num_cpus or 2 * (len(os.sched_getaffinity(0)) or 1), **kw)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _unwrap(e: BaseException) -> BaseException:

@@ -17,8 +17,10 @@ ready, first shard receipt.
    ``hash()``, numpy float16 table gather + float32 mean, ``write_parquet``; 2 actors with kmerx's CPU
    share). Both sides' token counts are checked equal (the same k-mers).
 
-The quick (CI) run: a 2,000-read FASTQ and a 2^16-bucket table, one round each, no 1-actor side; the
-peer alone on 500 reads (its token count checked against a local-engine run). ``python benchmarks/report.py -k pipeline`` rewrites these sections of BENCHMARKS.md;
+The quick (CI) run: a 2,000-read FASTQ and a 2^16-bucket table, one round each, Ray with 1 actor (the
+quickest start) and the local engine; the peer alone (1 actor) on 500 reads, its token count checked
+against a local-engine run. After each full-run Ray side the harness waits, untimed, for the run's actor
+processes to exit (``pipeline_speed.settle``), so their wind-down does not land on the next side. ``python benchmarks/report.py -k pipeline`` rewrites these sections of BENCHMARKS.md;
 ``python benchmarks/pipeline_speed.py`` runs the same sides outside pytest (e.g. under py-spy).
 """
 
@@ -37,8 +39,19 @@ pytest.importorskip("dnaio", reason="the plain Ray Data peer reads with dnaio (p
 import pipeline_speed as ps  # noqa: E402  (after the skips: it is only useful with Ray)
 
 MIB = 1 << 20
-RAY2, RAY1, LOCAL = "kmerx pipeline, Ray engine (2 actors)", "kmerx pipeline, Ray engine (1 actor)", "kmerx pipeline, local engine"
-PEER = "plain Ray Data: dnaio + Python k-mer loop + numpy (2 actors)"
+LOCAL = "kmerx pipeline, local engine"
+
+
+def _actors(n: int) -> str:
+    return f"{n} actor{'s' if n > 1 else ''}"
+
+
+def ray_side(workers: int) -> str:
+    return f"kmerx pipeline, Ray engine ({_actors(workers)})"
+
+
+def peer_side(workers: int) -> str:
+    return f"plain Ray Data: dnaio + Python k-mer loop + numpy ({_actors(workers)})"
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +96,16 @@ def test_pipeline_engines(benchmark, full, rounds, tmp_path_factory, ray_started
         inputs = [(str(shared("reads/art_MG1655_HS25_2x150_10x_R1.fq.gz")), str(shared("reads/art_MG1655_HS25_2x150_10x_R2.fq.gz")))]
         cfg, unit = ps.config(8 * MIB), "pairs"
         what = "ART MG1655 2x150 10x pairs (154,655 pairs), shard_bytes 8 MiB"
-        sides = {RAY2: ("ray", 2), RAY1: ("ray", 1), LOCAL: ("local", None)}
+        sides = {ray_side(2): ("ray", 2), ray_side(1): ("ray", 1), LOCAL: ("local", None)}
         rounds = min(rounds, 5)
     else:
         inputs = [str(tiny_fastq(tmp_path_factory, compressed=True))]
         cfg, unit = ps.config(200_000, buckets=1 << 16), "reads"
         what = "quick: tiny FASTQ (2,000 x 150 bp), 2^16 buckets, shard_bytes 200,000"
-        sides = {RAY2: ("ray", 2), LOCAL: ("local", None)}
+        sides = {ray_side(1): ("ray", 1), LOCAL: ("local", None)}  # one actor: the fastest start
     out = _outs(tmp_path_factory, "pipeline")
     runs: dict[str, list[dict]] = {name: [] for name in sides}
-    impls = {name: _runner(runs[name], lambda e=engine, w=workers: ps.kmerx_run(inputs, out(), cfg, e, w))
+    impls = {name: _runner(runs[name], lambda e=engine, w=workers: ps.kmerx_run(inputs, out(), cfg, e, w, wait=full))
              for name, (engine, workers) in sides.items()}
     got = compare(benchmark, f"Embedding pipeline, read to Parquet shards: {what}", impls, rounds, 0, unit)
     reads = next(iter(got.values()))
@@ -129,19 +142,22 @@ def test_pipeline_vs_ray_data(benchmark, full, rounds, tmp_path_factory, ray_sta
         buckets, shard_bytes, what = 1 << 16, 50_000, "quick: 500 x 150 bp, 2^16 buckets, shard_bytes 50,000"
     cfg = ps.config(shard_bytes, buckets=buckets)
     out = _outs(tmp_path_factory, "pipeline_peer_out")
-    runs: dict[str, list[dict]] = {RAY2: [], PEER: []}
+    workers = 2 if full else 1
+    kx, peer = ray_side(workers), peer_side(workers)
+    runs: dict[str, list[dict]] = {kx: [], peer: []}
     block_rows = min(1024, max(1, n // 8))
-    impls = {RAY2: _runner(runs[RAY2], lambda: ps.kmerx_run([str(path)], out(), cfg, "ray", 2)),
-             PEER: _runner(runs[PEER], lambda: ps.baseline_run(path, out(), workers=2, buckets=buckets, block_rows=block_rows))}
+    impls = {kx: _runner(runs[kx], lambda: ps.kmerx_run([str(path)], out(), cfg, "ray", workers)),
+             peer: _runner(runs[peer], lambda: ps.baseline_run(path, out(), workers=workers, buckets=buckets,
+                                                               block_rows=block_rows, wait=full))}
     if not full:  # the smoke run keeps the peer's code alive; kmerx's Ray side is the engines test's
-        del impls[RAY2]
+        del impls[kx]
     got = compare(benchmark, f"Embedding pipeline vs plain Ray Data, k=31 hashed 2^{buckets.bit_length() - 1}, "
                              f"float16 x 128 table, mean, to Parquet: {what}", impls, rounds, n, "reads")
     assert set(got.values()) == {n}
-    kmerx_tokens = runs[RAY2][-1]["tokens"] if full else ps.kmerx_run([str(path)], out(), cfg, "local")["tokens"]
-    assert kmerx_tokens == runs[PEER][-1]["tokens"], "the two sides embedded different k-mers"
+    kmerx_tokens = runs[kx][-1]["tokens"] if full else ps.kmerx_run([str(path)], out(), cfg, "local")["tokens"]
+    assert kmerx_tokens == runs[peer][-1]["tokens"], "the two sides embedded different k-mers"
     if full:
         info = benchmark.extra_info
-        warm = len(runs[RAY2]) - len(info["times"][RAY2])
-        info["columns"] = {"plan / table / first shard at": {RAY2: _milestones(runs[RAY2], warm)}}
-        info["shards"] = len(runs[RAY2][-1]["sha256"])
+        warm = len(runs[kx]) - len(info["times"][kx])
+        info["columns"] = {"plan / table / first shard at": {kx: _milestones(runs[kx], warm)}}
+        info["shards"] = len(runs[kx][-1]["sha256"])

@@ -64,7 +64,7 @@ def config(shard_bytes: int, buckets: int = 1 << 20) -> dict[str, Any]:
 class Milestones:
     """Seconds from the start of a run to: the plan written (``OUT/_kmerx/plan.json``), the table ready
     (``OUT/_kmerx/table.npy``, when the run materialises it) and the first shard receipt
-    (``OUT/_kmerx/done/*``); polled every 10 ms by a thread, since the run deletes ``OUT/_kmerx`` at the end."""
+    (``OUT/_kmerx/done/*``); polled every 50 ms by a thread, since the run deletes ``OUT/_kmerx`` at the end."""
 
     def __init__(self, out: str) -> None:
         work = os.path.join(out, "_kmerx")
@@ -77,7 +77,7 @@ class Milestones:
         self.thread.start()
 
     def _poll(self) -> None:
-        while not self.stop.wait(0.01):
+        while not self.stop.wait(0.05):
             now = time.perf_counter() - self.t0
             for name, path in self.paths.items():
                 if name not in self.seen and os.path.exists(path) and (name != "first shard" or os.listdir(path)):
@@ -89,10 +89,29 @@ class Milestones:
         return dict(self.seen)
 
 
+def settle(timeout: float = 20.0) -> None:
+    """Wait (untimed) until the actors of the last Ray Data run have exited: their processes wind down
+    for a second or so after the run returns, which would otherwise land on the next side's timing."""
+    import psutil
+
+    me, end = psutil.Process(), time.monotonic() + timeout
+    while time.monotonic() < end:
+        names = []
+        for p in me.children(recursive=True):
+            try:
+                names += p.cmdline()[:1]
+            except psutil.Error:
+                continue
+        if not any(n.startswith("ray::MapWorker") for n in names):
+            return
+        time.sleep(0.05)
+
+
 def kmerx_run(inputs: list, out: str, cfg: dict[str, Any], engine: str, workers: int | None = None,
-              paired: bool = False) -> dict[str, Any]:
+              paired: bool = False, wait: bool = True) -> dict[str, Any]:
     """One ``kmerx.pipeline.run`` into ``out`` (must not exist; removed after): seconds, milestones (see
-    :class:`Milestones`), reads, tokens and the shards' sha256 (the same for every engine and worker count)."""
+    :class:`Milestones`), reads, tokens and the shards' sha256 (the same for every engine and worker count).
+    ``wait``: :func:`settle` after a Ray run (untimed)."""
     import kmerx.pipeline
 
     watch = Milestones(out)
@@ -106,6 +125,8 @@ def kmerx_run(inputs: list, out: str, cfg: dict[str, Any], engine: str, workers:
     if m["reads"]["output"] != m["reads"]["input"]:
         raise RuntimeError(f"reads lost: {m['reads']}")
     shutil.rmtree(out)
+    if engine == "ray" and wait:
+        settle()
     return {"seconds": seconds, "milestones": milestones, "reads": m["reads"]["input"],
             "tokens": m["reads"]["tokens"], "sha256": [s["sha256"] for s in m["shards"]]}
 
@@ -173,10 +194,10 @@ class BaselineEmbed:
 
 
 def baseline_run(path: os.PathLike, out: str, workers: int = 2, k: int = 31, buckets: int = 1 << 20, dim: int = 128,
-                 seed: int = 0, limit: int | None = None, block_rows: int = 1024) -> dict[str, Any]:
+                 seed: int = 0, limit: int | None = None, block_rows: int = 1024, wait: bool = True) -> dict[str, Any]:
     """The plain Ray Data pipeline on one FASTQ(.gz) into ``out`` (removed after); seconds, reads, tokens.
     The read function's output is cut into blocks of ``block_rows`` reads, so that every actor gets work
-    (as kmerx cuts its read output into one block per shard)."""
+    (as kmerx cuts its read output into one block per shard). ``wait``: :func:`settle` after (untimed)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
     import ray
@@ -199,6 +220,8 @@ def baseline_run(path: os.PathLike, out: str, workers: int = 2, k: int = 31, buc
                         num_cpus=max(0.05, min(1.0, (cpus - 1) / workers)))  # kmerx's actor share
     ds.write_parquet(out)
     seconds = time.perf_counter() - t
+    if wait:
+        settle()
     table = pq.read_table(out, columns=["n_tokens"])
     shutil.rmtree(out)
     return {"seconds": seconds, "reads": table.num_rows, "tokens": int(pc.sum(table.column("n_tokens")).as_py() or 0)}
@@ -218,11 +241,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="the first N reads of R1, single-end (default: the R1+R2 pairs; 'baseline' needs this)")
     ap.add_argument("--shard-bytes", type=int, default=8 * MIB)
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds after one warm-up round (interleaved)")
+    ap.add_argument("--num-cpus", type=int, default=2,
+                    help="ray.init(num_cpus=...) (default 2, as the benchmarks; a Ray started by run() itself "
+                         "declares twice the cores)")
     args = ap.parse_args(argv)
     if "baseline" in args.sides and args.reads is None:
         ap.error("baseline runs on single-end reads: give --reads N (e.g. 20000, or 154655 for all of R1)")
     if any(s.startswith("ray") for s in args.sides) or "baseline" in args.sides:
-        start_ray()
+        start_ray(args.num_cpus)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="kmerx-pipeline-speed-"))
     try:
         if args.reads is None:

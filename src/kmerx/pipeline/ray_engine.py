@@ -108,9 +108,20 @@ def execute(units: list[Unit], shards: list[Shard], config: PipelineConfig, skip
             workers: int, gpus: int, embed_kwargs: dict[str, Any], on_receipt: Callable[[dict[str, Any]], None]) -> None:
     """Run the dataset and call ``on_receipt`` for each shard as it completes."""
     ctx = ray.data.DataContext.get_current()
+    saved = ctx.enable_progress_bars, ctx.print_on_execution_start, ctx.target_max_block_size
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
+    # Small blocks: the read task hands each shard on as soon as it is read (with the default 128 MiB,
+    # a unit's shards reach the next stage together when the read ends). A shard row is never split.
+    ctx.target_max_block_size = 1 << 20
     logging.getLogger("ray.data").setLevel(logging.ERROR)
+    try:
+        _execute(units, shards, config, skip, workers, gpus, embed_kwargs, on_receipt)
+    finally:
+        ctx.enable_progress_bars, ctx.print_on_execution_start, ctx.target_max_block_size = saved
+
+
+def _execute(units, shards, config, skip, workers, gpus, embed_kwargs, on_receipt) -> None:
     cfg = config.to_dict()
     cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
     # Actors take at most half the CPUs, so the read, repartition and prepare tasks always find one.

@@ -117,7 +117,7 @@ class Preparer:
             tokens.append(_nest(self.tokens(batch)))
         return pa.table({"shard": pa.array(shards, pa.int64()), "first_read": table.column("first_read"),
                          "reads_in": pa.array(reads_in, pa.int64()),
-                         "tokens": pa.concat_arrays(tokens) if tokens else _nest(self.tokens(None))})
+                         "tokens": pa.concat_arrays(tokens) if tokens else _nest(self.tokens(None)).slice(0, 0)})
 
     def tokens(self, batch: pa.RecordBatch | None) -> pa.RecordBatch:
         cfg = self.config

@@ -84,7 +84,12 @@ class Shard:
 
     @property
     def name(self) -> str:
-        return f"part-{self.index:05d}"  # stages.shard_name
+        return shard_name(self.index)
+
+
+def shard_name(shard: int) -> str:
+    """The file stem of shard ``shard``: part-00000, part-00001, ..."""
+    return f"part-{shard:05d}"
 
 
 def units_of(inputs: list[tuple[str, ...]], split_bytes: int) -> list[Unit]:

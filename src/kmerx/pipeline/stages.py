@@ -20,7 +20,7 @@ from kmerx.clean import clean
 from kmerx.formats import atomic_path
 from kmerx.formats.shards import SUFFIX, ShardWriter
 from kmerx.pipeline.config import PipelineConfig
-from kmerx.pipeline.planning import Shard, Unit, read_unit
+from kmerx.pipeline.planning import Shard, Unit, read_unit, shard_name
 
 WORK = "_kmerx"  # OUT/_kmerx: the plan, receipts of finished shards and the materialised table
 
@@ -234,10 +234,6 @@ class Embedder:
 
 RECEIPT_SCHEMA = pa.schema([("shard", pa.int64()), ("path", pa.string()), ("rows", pa.int64()), ("tokens", pa.int64()),
                             ("bytes", pa.int64()), ("sha256", pa.string()), ("reads_in", pa.int64())])
-
-
-def shard_name(shard: int) -> str:
-    return f"part-{shard:05d}"
 
 
 def receipt_path(out: str, shard: int) -> str:

@@ -4,23 +4,27 @@ shards + manifest): the Ray engine against the in-process engine, and against a 
 Ray is started once per module (``ray.init(num_cpus=2)``), before any timing; every timed call is a whole
 ``run()`` into a fresh OUT (planning, the table, Ray Data's actor start-up, reading, tokenizing,
 embedding, writing, the manifest). Config: the pipeline defaults (canonical k=31 hashed with ntHash into
-2^20 buckets, a virtual float16 x 128 table, mean pooling, float32 vectors in Parquet) and a shard size
-giving about 10 shards. Milestones per run (see ``pipeline_speed.Milestones``): plan written, table
-ready, first shard receipt.
+2^20 buckets, a virtual float16 x 128 table, mean pooling, float32 vectors in Parquet) and 8 MiB shards.
+Milestones per run (see ``pipeline_speed.Milestones``): plan written, table ready, first shard receipt.
+
+Every side runs on the input and on the input repeated (gzip members back to back): a run's time is
+fixed costs + reads / rate, so the rate of the extra reads (``pipeline_speed.marginal_rate``, from the
+two medians) is the throughput with start-up excluded (Ray Data starting its actor processes and tasks,
+the table, planning, the manifest), measured the same way for every side.
 
 1. Engines (``test_pipeline_engines``): ART MG1655 2x150 pairs (154,655 pairs, mates joined into one
-   vector), ``output.shard_bytes`` 8 MiB (11 shards): Ray with 2 actors (the default on 2 CPUs), Ray with
-   1 actor, and ``engine="local"``. Every side's shards are checked byte-identical.
-2. Peer (``test_pipeline_vs_ray_data``): the first 20,000 reads of ART R1 (1 MiB shards, 11 shards) and
-   all 154,655 (8 MiB, 11 shards), single-end: kmerx on Ray (2 actors) against the plain Ray Data
-   pipeline of ``pipeline_speed.baseline_run`` (dnaio read function, Python k-mer loop with Python's
-   ``hash()``, numpy float16 table gather + float32 mean, ``write_parquet``; 2 actors with kmerx's CPU
-   share). Both sides' token counts are checked equal (the same k-mers).
+   vector) x1 and x3: Ray with 1 actor (the default on 2 cores), Ray with 2 actors, and
+   ``engine="local"``. Every side's shards are checked byte-identical.
+2. Peer (``test_pipeline_vs_ray_data``): ART R1 (154,655 reads, single-end) x1 and x2: kmerx on Ray
+   (1 actor, the default) against the plain Ray Data pipeline of ``pipeline_speed.baseline_run`` (dnaio
+   read function, Python k-mer loop with Python's ``hash()``, numpy float16 table gather + float32 mean,
+   ``write_parquet``) with 2 actors (one per core: its fastest). Both sides' token counts are checked equal.
 
-The quick (CI) run: a 2,000-read FASTQ and a 2^16-bucket table, one round each, Ray with 1 actor (the
-quickest start) and the local engine; the peer alone (1 actor) on 500 reads, its token count checked
-against a local-engine run. After each full-run Ray side the harness waits, untimed, for the run's actor
-processes to exit (``pipeline_speed.settle``), so their wind-down does not land on the next side. ``python benchmarks/report.py -k pipeline`` rewrites these sections of BENCHMARKS.md;
+The quick (CI) run: a 2,000-read FASTQ (x1 and x2) and a 2^16-bucket table, one round each, Ray with
+1 actor and the local engine; the peer alone (1 actor) on 500 reads, its token count checked against a
+local-engine run. After each full-run Ray side the harness waits, untimed, for the run's actor processes
+to exit (``pipeline_speed.settle``), so their wind-down does not land on the next side.
+``python benchmarks/report.py -k pipeline`` rewrites these sections of BENCHMARKS.md;
 ``python benchmarks/pipeline_speed.py`` runs the same sides outside pytest (e.g. under py-spy).
 """
 
@@ -39,6 +43,7 @@ pytest.importorskip("dnaio", reason="the plain Ray Data peer reads with dnaio (p
 import pipeline_speed as ps  # noqa: E402  (after the skips: it is only useful with Ray)
 
 MIB = 1 << 20
+ART = [f"reads/art_MG1655_HS25_2x150_10x_R{i}.fq.gz" for i in (1, 2)]
 LOCAL = "kmerx pipeline, local engine"
 
 
@@ -52,6 +57,10 @@ def ray_side(workers: int) -> str:
 
 def peer_side(workers: int) -> str:
     return f"plain Ray Data: dnaio + Python k-mer loop + numpy ({_actors(workers)})"
+
+
+def sized(side: str, times: int) -> str:
+    return f"{side}, input x{times}"
 
 
 @pytest.fixture(scope="module")
@@ -91,73 +100,108 @@ def _outs(tmp_path_factory, name: str):
     return lambda: str(base / f"out{next(counter)}")
 
 
+def _repeated(tmp_path_factory, paths: list, times: int) -> list[str]:
+    work = tmp_path_factory.mktemp(f"x{times}")
+    out = []
+    for i, p in enumerate(paths):
+        ps.repeat_fastq(p, times, work / f"{i}.fq.gz")
+        out.append(str(work / f"{i}.fq.gz"))
+    return out
+
+
+def _start_up_excluded(info: dict, sides: list[str], scales: tuple[int, int], reference: str, unit: str,
+                       ratio_title: str) -> None:
+    """Columns on the larger input's rows: each side's throughput of the extra reads (start-up excluded)
+    and its ratio to ``reference``'s, from the medians of the two sizes."""
+    med = {name: statistics.median(t) for name, t in info["times"].items()}
+    units = info["row_units"]
+    small, large = scales
+    rate = {s: ps.marginal_rate((units[sized(s, small)], med[sized(s, small)]), (units[sized(s, large)], med[sized(s, large)]))
+            for s in sides}
+    info["columns"][f"start-up excluded: {unit}/s of the extra reads (x{large} - x{small})"] = {
+        sized(s, large): f"{rate[s] / 1e3:.1f} k{unit}/s" for s in sides}
+    info["columns"][ratio_title] = {
+        sized(s, large): f"**{rate[s] / rate[reference]:.2f}x**" for s in sides if s != reference}
+
+
 def test_pipeline_engines(benchmark, full, rounds, tmp_path_factory, ray_started):
     if full:
-        inputs = [(str(shared("reads/art_MG1655_HS25_2x150_10x_R1.fq.gz")), str(shared("reads/art_MG1655_HS25_2x150_10x_R2.fq.gz")))]
-        cfg, unit = ps.config(8 * MIB), "pairs"
-        what = "ART MG1655 2x150 10x pairs (154,655 pairs), shard_bytes 8 MiB"
-        sides = {ray_side(2): ("ray", 2), ray_side(1): ("ray", 1), LOCAL: ("local", None)}
+        mates = [str(shared(p)) for p in ART]
+        cfg, unit, scales = ps.config(8 * MIB), "pairs", (1, 3)
+        what = "ART MG1655 2x150 10x pairs (154,655 pairs) x1 and x3, shard_bytes 8 MiB"
+        sides = {ray_side(1): ("ray", 1), ray_side(2): ("ray", 2), LOCAL: ("local", None)}
         rounds = min(rounds, 5)
     else:
-        inputs = [str(tiny_fastq(tmp_path_factory, compressed=True))]
-        cfg, unit = ps.config(200_000, buckets=1 << 16), "reads"
-        what = "quick: tiny FASTQ (2,000 x 150 bp), 2^16 buckets, shard_bytes 200,000"
+        mates = [str(tiny_fastq(tmp_path_factory, compressed=True))]
+        cfg, unit, scales = ps.config(200_000, buckets=1 << 16), "reads", (1, 2)
+        what = "quick: tiny FASTQ (2,000 x 150 bp) x1 and x2, 2^16 buckets, shard_bytes 200,000"
         sides = {ray_side(1): ("ray", 1), LOCAL: ("local", None)}  # one actor: the fastest start
+    paired = len(mates) == 2
+    inputs = {x: mates if x == 1 else _repeated(tmp_path_factory, mates, x) for x in scales}
     out = _outs(tmp_path_factory, "pipeline")
-    runs: dict[str, list[dict]] = {name: [] for name in sides}
-    impls = {name: _runner(runs[name], lambda e=engine, w=workers: ps.kmerx_run(inputs, out(), cfg, e, w, wait=full))
-             for name, (engine, workers) in sides.items()}
+    runs: dict[str, list[dict]] = {sized(s, x): [] for s in sides for x in scales}
+    impls = {sized(s, x): _runner(runs[sized(s, x)], lambda e=engine, w=workers, i=inputs[x]:
+                                  ps.kmerx_run(i, out(), cfg, e, w, paired=paired, wait=full))
+             for s, (engine, workers) in sides.items() for x in scales}
     got = compare(benchmark, f"Embedding pipeline, read to Parquet shards: {what}", impls, rounds, 0, unit)
-    reads = next(iter(got.values()))
-    assert set(got.values()) == {reads}
-    digests = {name: r[-1]["sha256"] for name, r in runs.items()}
-    assert all(d == digests[LOCAL] for d in digests.values()), "the engines wrote different shards"
+    for x in scales:
+        assert len({got[sized(s, x)] for s in sides}) == 1, "the engines read different counts"
+        digests = {s: runs[sized(s, x)][-1]["sha256"] for s in sides}
+        assert all(d == digests[LOCAL] for d in digests.values()), "the engines wrote different shards"
 
     info = benchmark.extra_info
-    info["units"] = reads
-    warm = len(runs[LOCAL]) - len(info["times"][LOCAL])  # compare's warm-up round, not in "times"
-    medians = {name: statistics.median(t) for name, t in info["times"].items()}
+    info["units"] = got[sized(LOCAL, 1)]
+    info["row_units"] = dict(got)
+    info["peer_columns"] = False  # every row is kmerx; the ratios are the columns below
+    warm = len(runs[sized(LOCAL, 1)]) - len(info["times"][sized(LOCAL, 1)])  # compare's warm-up round
+    med = {name: statistics.median(t) for name, t in info["times"].items()}
     info["columns"] = {
         "plan / table / first shard at": {name: _milestones(r, warm) for name, r in runs.items()},
-        "throughput vs local engine": {name: f"{medians[LOCAL] / m:.2f}x" for name, m in medians.items()},
-        "warm-up round": {name: f"{r[0]['seconds']:.1f} s" for name, r in runs.items() if not name.endswith("local engine")},
+        "whole run vs local engine": {sized(s, x): f"{med[sized(LOCAL, x)] / med[sized(s, x)]:.2f}x"
+                                      for s in sides for x in scales if s != LOCAL},
     }
-    info["shards"] = len(digests[LOCAL])
+    _start_up_excluded(info, list(sides), scales, LOCAL, unit, "start-up excluded: vs local engine")
+    info["shards"] = {x: len(runs[sized(LOCAL, x)][-1]["sha256"]) for x in scales}
 
 
-@pytest.mark.parametrize("subset", [20_000, None], ids=["subset", "all"])
-def test_pipeline_vs_ray_data(benchmark, full, rounds, tmp_path_factory, ray_started, subset):
-    work = tmp_path_factory.mktemp("pipeline_peer")
+def test_pipeline_vs_ray_data(benchmark, full, rounds, tmp_path_factory, ray_started):
     if full:
-        path = work / "r1.fq.gz"
-        n = ps.subset_fastq(shared("reads/art_MG1655_HS25_2x150_10x_R1.fq.gz"), subset, path)
-        buckets, shard_bytes = 1 << 20, (8 * MIB if subset is None else MIB)
-        what = f"{'first ' if subset else ''}{n:,} reads of ART MG1655 R1 (150 bp), shard_bytes {shard_bytes // MIB} MiB"
+        r1 = str(shared(ART[0]))
+        cfg, scales, workers = ps.config(8 * MIB), (1, 2), {"kmerx": 1, "peer": 2}
+        what = "ART MG1655 R1 (154,655 x 150 bp, single-end) x1 and x2, shard_bytes 8 MiB"
         rounds = min(rounds, 3)
     else:
-        if subset is None:
-            pytest.skip("the whole-R1 comparison runs with --full only")
-        path = work / "tiny.fq.gz"
-        n = ps.subset_fastq(tiny_fastq(tmp_path_factory, compressed=True), 500, path)
-        buckets, shard_bytes, what = 1 << 16, 50_000, "quick: 500 x 150 bp, 2^16 buckets, shard_bytes 50,000"
-    cfg = ps.config(shard_bytes, buckets=buckets)
+        r1 = str(tmp_path_factory.mktemp("pipeline_peer") / "tiny.fq.gz")
+        ps.subset_fastq(tiny_fastq(tmp_path_factory, compressed=True), 500, r1)
+        cfg, scales, workers = ps.config(50_000, buckets=1 << 16), (1,), {"kmerx": 1, "peer": 1}
+        what = "quick: 500 x 150 bp, 2^16 buckets, shard_bytes 50,000"
+    buckets = cfg["tokenizer"]["buckets"]
+    inputs = {x: r1 if x == 1 else _repeated(tmp_path_factory, [r1], x)[0] for x in scales}
     out = _outs(tmp_path_factory, "pipeline_peer_out")
-    workers = 2 if full else 1
-    kx, peer = ray_side(workers), peer_side(workers)
-    runs: dict[str, list[dict]] = {kx: [], peer: []}
-    block_rows = min(1024, max(1, n // 8))
-    impls = {kx: _runner(runs[kx], lambda: ps.kmerx_run([str(path)], out(), cfg, "ray", workers)),
-             peer: _runner(runs[peer], lambda: ps.baseline_run(path, out(), workers=workers, buckets=buckets,
-                                                               block_rows=block_rows, wait=full))}
-    if not full:  # the smoke run keeps the peer's code alive; kmerx's Ray side is the engines test's
-        del impls[kx]
+    kx, peer = ray_side(workers["kmerx"]), peer_side(workers["peer"])
+    runs: dict[str, list[dict]] = {sized(s, x): [] for s in (kx, peer) for x in scales}
+    impls = {}
+    for x in scales:
+        if full:  # the smoke run keeps the peer's code alive; kmerx's Ray side is the engines test's
+            impls[sized(kx, x)] = _runner(runs[sized(kx, x)], lambda i=inputs[x]: ps.kmerx_run([i], out(), cfg, "ray", workers["kmerx"]))
+        impls[sized(peer, x)] = _runner(runs[sized(peer, x)], lambda i=inputs[x]: ps.baseline_run(
+            i, out(), workers=workers["peer"], buckets=buckets, wait=full, block_rows=1024 if full else 64))
     got = compare(benchmark, f"Embedding pipeline vs plain Ray Data, k=31 hashed 2^{buckets.bit_length() - 1}, "
-                             f"float16 x 128 table, mean, to Parquet: {what}", impls, rounds, n, "reads")
-    assert set(got.values()) == {n}
-    kmerx_tokens = runs[kx][-1]["tokens"] if full else ps.kmerx_run([str(path)], out(), cfg, "local")["tokens"]
-    assert kmerx_tokens == runs[peer][-1]["tokens"], "the two sides embedded different k-mers"
+                             f"float16 x 128 table, mean, to Parquet: {what}", impls, rounds, 0, "reads")
+    for x in scales:
+        assert len({n for name, n in got.items() if name.endswith(f"x{x}")}) == 1, "the sides read different counts"
+    kmerx_tokens = runs[sized(kx, 1)][-1]["tokens"] if full else ps.kmerx_run([r1], out(), cfg, "local")["tokens"]
+    assert kmerx_tokens == runs[sized(peer, 1)][-1]["tokens"], "the two sides embedded different k-mers"
+    info = benchmark.extra_info
+    info["units"] = got[sized(peer, 1)]
+    info["row_units"] = dict(got)
     if full:
-        info = benchmark.extra_info
-        warm = len(runs[kx]) - len(info["times"][kx])
-        info["columns"] = {"plan / table / first shard at": {kx: _milestones(runs[kx], warm)}}
-        info["shards"] = len(runs[kx][-1]["sha256"])
+        info["peer_columns"] = False  # kmerx against the peer on the same input only: the columns below
+        warm = len(runs[sized(kx, 1)]) - len(info["times"][sized(kx, 1)])
+        med = {name: statistics.median(t) for name, t in info["times"].items()}
+        info["columns"] = {
+            "plan / table / first shard at": {sized(kx, x): _milestones(runs[sized(kx, x)], warm) for x in scales},
+            "kmerx speed-up, whole run": {sized(kx, x): f"**{med[sized(peer, x)] / med[sized(kx, x)]:.2f}x**" for x in scales},
+        }
+        _start_up_excluded(info, [kx, peer], scales, peer, "reads", "kmerx speed-up, start-up excluded")
+        info["shards"] = len(runs[sized(kx, 1)][-1]["sha256"])

@@ -2,15 +2,17 @@
 Ray Data pipeline written the obvious way (the peer). ``bench_pipeline.py`` times these through pytest;
 run this file directly for one-off timings or under a profiler:
 
-    python benchmarks/pipeline_speed.py                         # ART MG1655 pairs, ray (2 and 1 actors) + local
-    python benchmarks/pipeline_speed.py --sides ray2 baseline --reads 20000   # first 20k reads of R1
-    py-spy record --subprocesses -o ray.svg -- python benchmarks/pipeline_speed.py --sides ray2 --rounds 2
+    python benchmarks/pipeline_speed.py --repeat 3             # ART MG1655 pairs x1 and x3: ray (1 actor) + local
+    python benchmarks/pipeline_speed.py --sides ray1 baseline --reads 20000   # first 20k reads of R1
+    py-spy record --subprocesses -o ray.svg -- python benchmarks/pipeline_speed.py --sides ray1 --rounds 2
 
 Ray is started once (``ray.init(num_cpus=2)``) before any timing: a timed run covers planning, the
 table, Ray Data's actor start-up, reading, tokenizing, embedding and writing, not ``ray.init``.
 Milestones of a run (seconds from the call): the plan written, the table ready and the first shard's
-receipt; "first shard" minus "table" is what Ray Data's start-up (actors, tasks) adds before any work
-is done, next to the same interval of the in-process engine.
+receipt. Throughput with start-up excluded: whole runs on the input and on the input repeated
+(``--repeat``; gzip members back to back) give time = fixed cost + reads / rate for each side, and
+the rate of the extra reads (:func:`marginal_rate`) leaves out everything a run pays once whatever
+its size: Ray Data starting its actor processes and tasks, the table, planning, the manifest.
 
 The peer (``baseline_run``): a Ray Data dataset of one item per input file, a read function reading it
 with dnaio into dict batches of name/seq (4,096 reads), repartitioned into blocks of 1,024 reads,
@@ -131,6 +133,22 @@ def kmerx_run(inputs: list, out: str, cfg: dict[str, Any], engine: str, workers:
             "tokens": m["reads"]["tokens"], "sha256": [s["sha256"] for s in m["shards"]]}
 
 
+def repeat_fastq(src: os.PathLike, times: int, dst: os.PathLike) -> None:
+    """``src`` (FASTQ.gz) ``times`` over into ``dst``: gzip members back to back, the reads repeated."""
+    data = pathlib.Path(src).read_bytes()
+    with open(dst, "wb") as f:
+        for _ in range(times):
+            f.write(data)
+
+
+def marginal_rate(small: tuple[int, float], large: tuple[int, float]) -> float:
+    """Reads per second of the extra reads of the larger input, from (reads, median seconds) of whole runs
+    on two sizes of the same input: what a run's fixed costs (Ray's start-up, the table, planning) leave
+    out, as a run's time is fixed costs + reads / rate."""
+    (n1, t1), (n2, t2) = small, large
+    return (n2 - n1) / (t2 - t1) if t2 > t1 else float("inf")
+
+
 def subset_fastq(src: os.PathLike, n: int | None, dst: os.PathLike) -> int:
     """The first ``n`` records (all when None) of a FASTQ(.gz) into ``dst`` (gzip level 1); returns the count."""
     with gzip.open(src, "rb") as f:
@@ -224,7 +242,8 @@ def baseline_run(path: os.PathLike, out: str, workers: int = 2, k: int = 31, buc
         settle()
     table = pq.read_table(out, columns=["n_tokens"])
     shutil.rmtree(out)
-    return {"seconds": seconds, "reads": table.num_rows, "tokens": int(pc.sum(table.column("n_tokens")).as_py() or 0)}
+    return {"seconds": seconds, "reads": table.num_rows,
+            "tokens": int(pc.sum(table.column("n_tokens")).as_py() or 0)}
 
 
 # ---- command line ---------------------------------------------------------------------------------
@@ -234,11 +253,14 @@ SIDES = ("ray2", "ray1", "local", "baseline")
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sides", nargs="+", choices=SIDES, default=["ray2", "ray1", "local"],
-                    help="ray2 / ray1: kmerx on Ray with 2 / 1 embedding actors; local: engine='local'; "
+    ap.add_argument("--sides", nargs="+", choices=SIDES, default=["ray1", "local"],
+                    help="ray1 / ray2: kmerx on Ray with 1 / 2 embedding actors; local: engine='local'; "
                          "baseline: the plain Ray Data pipeline (single-end R1 only)")
     ap.add_argument("--reads", type=int, default=None,
                     help="the first N reads of R1, single-end (default: the R1+R2 pairs; 'baseline' needs this)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="also run on the input repeated this many times, and report the throughput of the "
+                         "extra reads (start-up excluded)")
     ap.add_argument("--shard-bytes", type=int, default=8 * MIB)
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds after one warm-up round (interleaved)")
     ap.add_argument("--num-cpus", type=int, default=2,
@@ -252,32 +274,43 @@ def main(argv: list[str] | None = None) -> int:
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="kmerx-pipeline-speed-"))
     try:
         if args.reads is None:
-            inputs, paired, what = [(str(ART[0]), str(ART[1]))], False, "pairs"
+            mates, paired, what = [str(p) for p in ART], True, "pairs"
         else:
-            path = tmp / "subset.fq.gz"
-            n = subset_fastq(ART[0], args.reads, path)
-            inputs, paired, what = [str(path)], False, "reads"
-            print(f"input: first {n:,} reads of {ART[0].name}")
+            mates, paired, what = [str(tmp / "subset.fq.gz")], False, "reads"
+            print(f"input: first {subset_fastq(ART[0], args.reads, mates[0]):,} reads of {ART[0].name}")
+        scales = sorted({1, args.repeat})
+        inputs = {1: mates}
+        for x in scales[1:]:
+            inputs[x] = [str(tmp / f"x{x}-{i}.fq.gz") for i in range(len(mates))]
+            for src, dst in zip(mates, inputs[x], strict=True):
+                repeat_fastq(src, x, dst)
         cfg = config(args.shard_bytes)
-        times: dict[str, list[dict]] = {s: [] for s in args.sides}
+        runs = {(side, x): [] for side in args.sides for x in scales}
         for r in range(args.rounds + 1):
-            for side in args.sides:
-                out = str(tmp / f"out-{side}-{r}")
+            for (side, x), got in runs.items():
+                out = str(tmp / f"out-{side}-{x}-{r}")
                 if side == "baseline":
-                    res = baseline_run(inputs[0], out)
+                    res = baseline_run(inputs[x][0], out)
                 else:
-                    res = kmerx_run(inputs, out, cfg, "local" if side == "local" else "ray",
+                    res = kmerx_run(inputs[x], out, cfg, "local" if side == "local" else "ray",
                                     workers={"ray2": 2, "ray1": 1}.get(side), paired=paired)
-                times[side].append(res)
+                got.append(res)
                 extra = "".join(f", {k} {v:.2f} s" for k, v in res.get("milestones", {}).items())
                 extra += f", {len(res['sha256'])} shards" if "sha256" in res else ""
-                print(f"round {r}{' (warm-up)' if r == 0 else ''} {side}: {res['seconds']:.2f} s, "
+                print(f"round {r}{' (warm-up)' if r == 0 else ''} {side} x{x}: {res['seconds']:.2f} s, "
                       f"{res['reads'] / res['seconds']:,.0f} {what}/s{extra}", flush=True)
-        print("medians after the warm-up round:")
-        med = {s: statistics.median(x["seconds"] for x in v[1:]) for s, v in times.items() if len(v) > 1}
-        for s, m in med.items():
-            print(f"  {s:9s} {m:6.2f} s  {times[s][0]['reads'] / m:10,.0f} {what}/s"
-                  + "".join(f"  x{med[o] / m:.2f} vs {o}" for o in med if o != s))
+        med = {key: (v[0]["reads"], statistics.median(x["seconds"] for x in v[1:] or v)) for key, v in runs.items()}
+        for x in scales:
+            print(f"whole runs on the input x{x} (medians after the warm-up round):")
+            for s in args.sides:
+                n, t = med[s, x]
+                print(f"  {s:9s} {t:6.2f} s  {n / t:10,.0f} {what}/s"
+                      + "".join(f"  x{med[o, x][1] / t:.2f} vs {o}" for o in args.sides if o != s))
+        if len(scales) > 1:
+            rate = {s: marginal_rate(med[s, 1], med[s, scales[-1]]) for s in args.sides}
+            print(f"throughput of the extra reads of x{scales[-1]} over x1 (start-up excluded):")
+            for s, v in rate.items():
+                print(f"  {s:9s} {v:10,.0f} {what}/s" + "".join(f"  x{v / rate[o]:.2f} vs {o}" for o in rate if o != s))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if "ray" in sys.modules:

@@ -65,13 +65,15 @@ NOTES = """## Notes
   The memory / hit-rate table of the 2^32-row virtual table comes from `benchmarks/virtual_table.py`.
 - CUDA kernels: no GPU was available to this project's runs yet, so no device numbers are recorded.
 - Pipeline (`benchmarks/bench_pipeline.py`, `--full`): whole `kmerx.pipeline.run` calls into a fresh OUT
-  with Ray already started (`ray.init(num_cpus=2)`), pipeline defaults, shards of about 1/11 of the output;
-  a pair (2 x 150 bp) is embedded as one vector. "plan / table / first shard at" is seconds from the call.
-  The warm-up round is the first run after `ray.init` and is not in the median. The peer is a plain Ray Data
-  pipeline (dnaio read function, Python canonical k-mer loop with Python's `hash()`, numpy float16 table,
-  float32 mean, `write_parquet`) with the same actor count and CPU share; both sides' k-mer counts are
-  checked equal. The Ray engine's shortfall is fixed cost per run (new actors importing `ray.data`, Ray
-  Data's executor), not per read: per read, kmerx is ~20-30x the plain pipeline.
+  with Ray already started (`ray.init(num_cpus=2)`), pipeline defaults, 8 MiB shards; a pair (2 x 150 bp)
+  is embedded as one vector. "plan / table / first shard at" is seconds from the call. Every side also
+  runs on its input repeated (gzip members back to back): "start-up excluded" is the throughput of the
+  extra reads, (n2 - n1) / (t2 - t1) from the two medians, so each side's fixed cost per run cancels (Ray
+  Data starting new actor processes, each importing `ray.data`: 2-4 s of CPU here; the table; planning;
+  the manifest). The peer is a plain Ray Data pipeline (dnaio read function, Python canonical k-mer loop
+  with Python's `hash()`, numpy float16 table, float32 mean, `write_parquet`) with 2 actors (one per
+  core, its fastest), kmerx on its default (1 actor with 2 kernel threads on 2 cores); both sides' k-mer
+  counts are checked equal.
 """
 
 
@@ -105,22 +107,23 @@ def fmt_rate(units: int, unit: str, s: float) -> str:
 
 
 def section(group: str, bench: dict) -> str:
-    """One table: each implementation's median and throughput (and peak RSS, and the extra columns
-    of ``extra_info["columns"]``, when the benchmark gives them), and each kmerx row's speed-up over
-    every peer (peer median / kmerx median; the rounds were interleaved)."""
+    """One table: each implementation's median and throughput (of ``extra_info["row_units"][name]``
+    when rows differ in size; and peak RSS, and the extra columns of ``extra_info["columns"]``, when the
+    benchmark gives them), and each kmerx row's speed-up over every peer (peer median / kmerx median;
+    the rounds were interleaved) unless ``extra_info["peer_columns"]`` is False."""
     info = bench["extra_info"]
     medians = {name: statistics.median(t) for name, t in info["times"].items()}
     rss = info.get("peak_rss_mb", {})
     extra = info.get("columns", {})  # {column title: {implementation: cell text}}, shown after throughput
     peers = sorted((n for n in medians if not n.startswith("kmerx")), key=medians.get)
-    if not any(n.startswith("kmerx") for n in medians):
+    if not any(n.startswith("kmerx") for n in medians) or not info.get("peer_columns", True):
         peers = []  # a measurement without kmerx rows (e.g. copy bandwidth): no speed-up columns
     rounds = max(len(t) for t in info["times"].values())
     cols = ["implementation", "median", "throughput", *(["peak RSS"] if rss else []), *extra,
             *(f"kmerx speed-up vs {p}" for p in peers)]
     lines = [f"### {group}", "", f"{rounds} round{'s' if rounds != 1 else ''}.", "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     for name, med in sorted(medians.items(), key=lambda kv: kv[1]):
-        row = [name, fmt_time(med), fmt_rate(info["units"], info["unit"], med)]
+        row = [name, fmt_time(med), fmt_rate(info.get("row_units", {}).get(name, info["units"]), info["unit"], med)]
         if rss:
             row.append(f"{rss[name]:.0f} MB" if name in rss else "—")
         row += [cells.get(name, "—") for cells in extra.values()]

@@ -27,7 +27,7 @@ def add_commands(sub: Any) -> None:
     e.add_argument("--paired", action="store_true", help="INPUTs are mate files in order: R1 R2 [R1 R2 ...]")
     e.add_argument("--address", metavar="ADDR", help="an existing Ray cluster ('auto', 'ray://host:10001'; "
                                                      "default: RAY_ADDRESS, else a local Ray for this run)")
-    e.add_argument("--workers", type=int, metavar="N", help="embedding actors (default: half the cluster's logical CPUs; one per core on a local Ray)")
+    e.add_argument("--workers", type=int, metavar="N", help="embedding actors (default: one per two cores of a local Ray, one per two logical CPUs of a cluster)")
     e.add_argument("--gpus", type=int, default=0, metavar="N", help="GPU embedding actors (CUDA kernels)")
     e.add_argument("--local", action="store_true", help="run the stages in this process, without Ray")
     e.add_argument("--dry-run", action="store_true", help="print the plan (shards, reads, output size) and exit")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import glob
 import hashlib
 import json
@@ -19,6 +20,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,7 @@ from kmerx.pipeline.planning import (
     units_of,
     with_counts,
 )
-from kmerx.pipeline.stages import WORK, Embedder, Preparer, read_shards, receipt_path
+from kmerx.pipeline.stages import FAILED, WORK, Embedder, prepared_shards, receipt_path
 
 #: Virtual float32/float16 tables up to this size are written out once per run and memory-mapped by every
 #: worker (the same bits; rows then cost a memory read instead of a random-number draw per value).
@@ -153,31 +155,52 @@ def _state(out: str, run_digest: str, cfg: PipelineConfig) -> tuple[dict | None,
     return None, None
 
 
-def _materialize(cfg: PipelineConfig, rows: int, work: str) -> dict[str, Any]:
-    """How workers open the table: a file path, or the virtual table's config."""
+def _table_source(cfg: PipelineConfig, rows: int, work: str) -> tuple[dict[str, Any], Callable[[], None] | None]:
+    """How workers open the table (a file path, or the virtual table's config), and the function that
+    writes the file first when the virtual table is to be materialised (None when nothing is to write)."""
     from kmerx.tables.config import row_bytes
 
     if cfg.embed.table_path:
-        return {"path": os.path.abspath(cfg.embed.table_path)}
+        return {"path": os.path.abspath(cfg.embed.table_path)}, None
     tcfg = cfg.table.replace(rows=rows)
     if tcfg.dtype not in ("float32", "float16") or rows * row_bytes(tcfg.dtype, tcfg.dim) > MATERIALIZE_BYTES:
-        return {"config": tcfg.to_dict()}
+        return {"config": tcfg.to_dict()}, None
     path = os.path.join(work, "table.npy")
-    if not os.path.exists(path):
-        from kmerx import _core
-        from kmerx.tables.config import DTYPES, INITS
+    if os.path.exists(path):
+        return {"path": path}, None
+    with contextlib.suppress(FileNotFoundError):  # an earlier run's failure
+        os.remove(path + FAILED)
+    return {"path": path, "wait": True}, functools.partial(write_virtual_table, tcfg.to_dict(), path)
 
-        dtype = np.float16 if tcfg.dtype == "float16" else np.float32
-        with atomic_path(path) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(rows, tcfg.dim))
-            step = 1 << 16
-            for a in range(0, rows, step):
-                ids = np.arange(a, min(rows, a + step), dtype=np.int64)
-                encoded = _core.virtual_rows(ids, tcfg.dim, DTYPES[tcfg.dtype], tcfg.seed, INITS[tcfg.init], tcfg.scale)
-                out[a:a + len(ids)] = encoded.view(dtype)
-            out.flush()
-            del out
-    return {"path": path}
+
+@contextlib.contextmanager
+def _in_background(fn: Callable[[], None] | None) -> Iterator[concurrent.futures.Future | None]:
+    """``fn()`` in a thread for the duration of the block (joined at its end); None when there is no fn."""
+    if fn is None:
+        yield None
+        return
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kmerx-table") as pool:
+        yield pool.submit(fn)
+
+
+def write_virtual_table(table_config: dict[str, Any], path: str, step: int = 1 << 16) -> None:
+    """The rows of a float32/float16 virtual table as a ``.npy`` file (atomically): the same bits as the
+    virtual table draws, so a memory-mapped row read replaces a random-number draw per value."""
+    from kmerx import _core
+    from kmerx.tables.config import DTYPES, INITS, TableConfig
+
+    t = TableConfig.from_dict(table_config)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(t.dtype)), "fortran_order": False, "shape": (t.rows, t.dim)}
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            for a in range(0, t.rows, step):
+                ids = np.arange(a, min(t.rows, a + step), dtype=np.int64)
+                f.write(_core.virtual_rows(ids, t.dim, DTYPES[t.dtype], t.seed, INITS[t.init], t.scale))
+    except BaseException as e:  # workers waiting for the file stop on this note
+        with contextlib.suppress(OSError), open(path + FAILED, "w") as f:
+            f.write(f"{type(e).__name__}: {e}")
+        raise
 
 
 def _table_dim(source: dict[str, Any], rows: int) -> int:
@@ -274,8 +297,8 @@ def run(inputs: Any, out: str | os.PathLike, config: Any = None, *, paired: bool
               float32 vectors in Parquet).
     engine    "ray" (default: Ray Data; a local Ray is started unless ``address``/``RAY_ADDRESS`` names a
               cluster or Ray is already initialised) or "local" (the same stages in this process).
-    workers   embedding actors (default: half the cluster's logical CPUs: a local Ray declares twice the
-              cores, so one actor per core); ``gpus``: GPU actors using the CUDA kernels.
+    workers   embedding actors (default: one per two cores of a local Ray, one per two logical CPUs of a
+              cluster; each actor runs two kernel threads); ``gpus``: GPU actors using the CUDA kernels.
 
     Re-running the same inputs and config resumes (finished shards are kept); another config or other
     inputs into the same ``out`` raise :class:`OutputConflictError`. Malformed input raises the reader's
@@ -307,7 +330,7 @@ def run(inputs: Any, out: str | os.PathLike, config: Any = None, *, paired: bool
     skipped = len(done)
     skip = frozenset(done)
     if len(skip) < len(shards):
-        source = _materialize(cfg, saved["vocab_size"], work)
+        source, build = _table_source(cfg, saved["vocab_size"], work)
         metadata = {"kmerx_version": __version__, "run_digest": saved["run_digest"], "dim": saved["dim"],
                     "dtype": cfg.embed.out_dtype, "pool": cfg.embed.pool}
         embed_kwargs = dict(out=out, table_source=source, row_group_rows=saved["row_group_rows"], metadata=metadata)
@@ -321,13 +344,21 @@ def run(inputs: Any, out: str | os.PathLike, config: Any = None, *, paired: bool
             if engine == "ray":
                 from kmerx.pipeline import ray_engine
 
-                with ray_engine.session(address):
-                    import ray
-
-                    n = workers or max(1, int(ray.cluster_resources().get("CPU", 2)) // 2)
-                    ray_engine.execute(units, shards, cfg, skip, workers=n, gpus=gpus, embed_kwargs=embed_kwargs,
-                                       on_receipt=on_receipt)
+                # The table is written by a thread of this process while Ray starts (a local Ray, the actors,
+                # the read tasks); the actors wait for the file (see stages.open_table).
+                with _in_background(build) as building, ray_engine.session(address) as cores:
+                    try:
+                        ray_engine.execute(units, shards, cfg, skip, workers=workers or ray_engine.default_workers(cores),
+                                           gpus=gpus, embed_kwargs=embed_kwargs, on_receipt=on_receipt)
+                    except Exception:
+                        if building is not None and building.done() and building.exception() is not None:
+                            raise building.exception() from None  # the table's own error, not the actors' report
+                        raise
+                    if building is not None:
+                        building.result()
             else:
+                if build is not None:
+                    build()
                 _execute_local(units, shards, cfg, skip, embed_kwargs, on_receipt)
         finally:
             bar.close()
@@ -339,11 +370,10 @@ def run(inputs: Any, out: str | os.PathLike, config: Any = None, *, paired: bool
 
 
 def _execute_local(units, shards, cfg, skip, embed_kwargs, on_receipt) -> None:
-    prepare = Preparer(cfg)
     embedder = Embedder(cfg, **embed_kwargs)
     for u in units:
-        for row in read_shards(u, shards, cfg, skip):
-            for r in embedder(prepare(row)).to_pylist():
+        for row in prepared_shards(u, shards, cfg, skip):
+            for r in embedder(row).to_pylist():
                 on_receipt(r)
 
 

@@ -1,5 +1,5 @@
-"""The pipeline on Ray Data: a FASTA/FASTQ datasource (one read task per unit), clean + tokenize as
-tasks, embedding + shard writing in an ActorPoolStrategy pool whose actors open the table once."""
+"""The pipeline on Ray Data: a FASTA/FASTQ datasource whose read tasks (one per unit) read, clean and
+tokenize, and embedding + shard writing in an ActorPoolStrategy pool whose actors open the table once."""
 
 from __future__ import annotations
 
@@ -17,15 +17,16 @@ from ray.data.datasource import Datasource, ReadTask
 
 from kmerx.pipeline.config import PipelineConfig
 from kmerx.pipeline.planning import Shard, Unit
-from kmerx.pipeline.stages import Embedder, Preparer, read_shards
+from kmerx.pipeline.stages import Embedder, prepared_shards
 
 
 @contextlib.contextmanager
-def session(address: str | None, num_cpus: int | None = None) -> Iterator[None]:
+def session(address: str | None, num_cpus: int | None = None) -> Iterator[int | None]:
     """Ray for one run: an initialised Ray is used as it is; ``address`` (or ``RAY_ADDRESS``) joins an
-    existing cluster; otherwise a local Ray is started with this machine's resources and shut down after."""
+    existing cluster; otherwise a local Ray is started with this machine's resources and shut down after.
+    Yields the number of cores of the local Ray it started, else None."""
     if ray.is_initialized():
-        yield
+        yield None
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Ray Data ships its UDFs' constructor arguments through the object store, which makes the core
@@ -33,25 +34,29 @@ def session(address: str | None, num_cpus: int | None = None) -> Iterator[None]:
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     kw: dict[str, Any] = dict(logging_level="ERROR", log_to_driver=False, include_dashboard=False)
     address = address or os.environ.get("RAY_ADDRESS") or None
+    cores = None if address else len(os.sched_getaffinity(0)) or 1
     try:
-        _init(address, num_cpus, kw)
+        if cores is None:
+            ray.init(address=address, **kw)
+        else:
+            # Twice the cores as logical CPUs: the read tasks and the embedding actors then all get
+            # a slot on a small machine (an actor pool holding every CPU would starve the reads); the
+            # kernels' threads share the real cores.
+            ray.init(num_cpus=num_cpus or 2 * cores, **kw)
     except Exception as e:  # Ray raises bare Exceptions for a node that does not come up
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise ConnectionError(f"could not start or reach {where}: {e} (kmerx embed --local runs without Ray)") from e
     try:
-        yield
+        yield cores
     finally:
         ray.shutdown()
 
 
-def _init(address: str | None, num_cpus: int | None, kw: dict[str, Any]) -> None:
-    if address:
-        ray.init(address=address, **kw)
-    else:
-        # Twice the cores as logical CPUs: the read/prepare tasks and the embedding actors then all get a
-        # slot on a small machine (an actor pool holding every CPU would starve the reads); the kernels'
-        # threads share the real cores.
-        ray.init(num_cpus=num_cpus or 2 * (len(os.sched_getaffinity(0)) or 1), **kw)
+def default_workers(cores: int | None) -> int:
+    """Embedding actors when none are asked for: one per two cores of a local Ray (each runs two kernel
+    threads; every actor is a process whose start-up, mostly importing Ray Data, costs seconds of CPU),
+    one per two logical CPUs of a cluster."""
+    return max(1, (cores if cores else int(ray.cluster_resources().get("CPU", 2))) // 2)
 
 
 def _unwrap(e: BaseException) -> BaseException:
@@ -67,7 +72,8 @@ def _unwrap(e: BaseException) -> BaseException:
 
 class FastxDatasource(Datasource):
     """Reads a run's units: a plain file's byte range, a compressed file or a mate pair per read task,
-    yielding shard rows (see :mod:`kmerx.pipeline.stages`)."""
+    yielding each shard's token row (read, cleaned and tokenized in the task: the reads themselves never
+    cross the object store, only their token lists; see :mod:`kmerx.pipeline.stages`)."""
 
     def __init__(self, units: list[Unit], shards: list[Shard], config: PipelineConfig, skip: frozenset[int]) -> None:
         self.units = [u for u in units if any(s.unit == u.index and s.index not in skip for s in shards)]
@@ -90,17 +96,23 @@ class FastxDatasource(Datasource):
 
 def _reader(unit: Unit, shards: list[Shard], config: PipelineConfig, skip: frozenset[int]) -> Callable[[], Iterator[pa.Table]]:
     mine = [s for s in shards if s.unit == unit.index]
-    return lambda: read_shards(unit, mine, config, skip)
+    return lambda: prepared_shards(unit, mine, config, skip)
 
 
 class _EmbedActor:
+    """Opens the table on its first batch (the driver may still be writing it): a failure there fails
+    that batch with its own message (a failing constructor only shows as a dead actor)."""
+
     def __init__(self, config: dict[str, Any], threads: int, **kw: Any) -> None:
         import kmerx
 
         kmerx.set_num_threads(max(1, threads))
-        self.embedder = Embedder(PipelineConfig.from_dict(config), **kw)
+        self.config, self.kw = config, kw
+        self.embedder: Embedder | None = None
 
     def __call__(self, table: pa.Table) -> pa.Table:
+        if self.embedder is None:
+            self.embedder = Embedder(PipelineConfig.from_dict(self.config), **self.kw)
         return self.embedder(table)
 
 
@@ -124,7 +136,7 @@ def execute(units: list[Unit], shards: list[Shard], config: PipelineConfig, skip
 def _execute(units, shards, config, skip, workers, gpus, embed_kwargs, on_receipt) -> None:
     cfg = config.to_dict()
     cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
-    # Actors take at most half the CPUs, so the read, repartition and prepare tasks always find one.
+    # Actors take at most half the CPUs, so the read tasks always find one.
     actor_cpus = 0.0 if gpus else min(1.0, cpus / (2 * workers))
     # Kernel threads per actor: twice its CPU share, so an actor uses a core a neighbour leaves idle
     # while it waits for input (measured faster than one thread each on 2 cores).
@@ -132,12 +144,12 @@ def _execute(units, shards, config, skip, workers, gpus, embed_kwargs, on_receip
     # Ray Data retries tasks and restarts actors after a worker dies (max_retries / max_restarts = -1);
     # a redone shard is rewritten with the same bytes under the same name.
     ds = ray.data.read_datasource(FastxDatasource(units, shards, config, skip), override_num_blocks=max(1, len(units)))
-    # One shard per block, so shards spread over the actors (Ray would otherwise coalesce small rows).
-    ds = ds.repartition(target_num_rows_per_block=1)
-    ds = ds.map_batches(_prepare, fn_args=(cfg,), batch_size=None, batch_format="pyarrow")
+    # One shard row per call (batch_size=1), so shards spread over the actors whatever the blocks; a
+    # batch size also keeps Ray Data from fusing the read into the actors, so reading and embedding
+    # run side by side.
     ds = ds.map_batches(
         _EmbedActor, fn_constructor_args=(cfg, threads), fn_constructor_kwargs={**embed_kwargs, "device": bool(gpus)},
-        batch_size=None, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=gpus or workers),
+        batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=gpus or workers),
         num_cpus=actor_cpus or None, num_gpus=1 if gpus else None)
     try:
         with warnings.catch_warnings():
@@ -156,7 +168,3 @@ def _execute(units, shards, config, skip, workers, gpus, embed_kwargs, on_receip
                     close()
     except ray.exceptions.RayError as e:
         raise _unwrap(e) from None
-
-
-def _prepare(table: pa.Table, config: dict[str, Any]) -> pa.Table:
-    return Preparer(PipelineConfig.from_dict(config))(table)

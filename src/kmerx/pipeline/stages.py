@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from kmerx.pipeline.config import PipelineConfig
 from kmerx.pipeline.planning import Shard, Unit, read_unit, shard_name
 
 WORK = "_kmerx"  # OUT/_kmerx: the plan, receipts of finished shards and the materialised table
+FAILED = ".failed"  # beside the table file: the writer's error, for workers waiting for the file
 
 
 def _nest(batch: pa.RecordBatch | pa.Table) -> pa.LargeListArray:
@@ -97,6 +99,14 @@ def read_shards(unit: Unit, shards: list[Shard], config: PipelineConfig, skip: f
         raise RuntimeError(f"{unit.paths}: fewer reads than counted when planning (the input changed during the run?)")
 
 
+def prepared_shards(unit: Unit, shards: list[Shard], config: PipelineConfig, skip: frozenset[int] = frozenset()
+                    ) -> Iterator[pa.Table]:
+    """:func:`read_shards` through a :class:`Preparer`: the token rows of a unit's shards, one at a time."""
+    prepare = Preparer(config)
+    for row in read_shards(unit, shards, config, skip):
+        yield prepare(row)
+
+
 class Preparer:
     """clean -> tokenize: shard rows ``{shard, first_read, reads}`` -> ``{shard, first_read, reads_in, tokens}``, where ``tokens``
     holds per read (rows sharing a read_index merged: mates, pieces of a split read) ``read_index``,
@@ -147,14 +157,21 @@ class Preparer:
                                           names=["read_index", "name", "ids", "positions"])
 
 
-def open_table(source: dict[str, Any]):
-    """The embedding table a worker uses: ``{"npy"|"file": path}`` (memory-mapped) or ``{"config": ...}``
-    (a virtual table)."""
+def open_table(source: dict[str, Any], poll: float = 0.05):
+    """The embedding table a worker uses: ``{"path": path}`` (memory-mapped) or ``{"config": ...}`` (a
+    virtual table). With ``"wait"``, the file is still being written (atomically, by the driver): wait
+    for it, or for the note ``path + FAILED`` the writer leaves when it fails."""
     from kmerx.tables import EmbeddingTable
 
-    if "path" in source:
-        return EmbeddingTable.from_file(source["path"])
-    return EmbeddingTable.from_config(source["config"])
+    if "path" not in source:
+        return EmbeddingTable.from_config(source["config"])
+    path = source["path"]
+    while source.get("wait") and not os.path.exists(path):
+        if os.path.exists(path + FAILED):
+            with open(path + FAILED) as f:
+                raise RuntimeError(f"the driver could not write the table {path}: {f.read()}")
+        time.sleep(poll)
+    return EmbeddingTable.from_file(path)
 
 
 class Embedder:

@@ -81,6 +81,16 @@ class Embeddings:
             raise FileNotFoundError(f"{self.folder}: {len(missing)} shard(s) in the manifest are missing: "
                                     + ", ".join(missing[:5]))
 
+    def _import(self) -> None:
+        # Imported before reading starts, so the read time (and rate) is the reading's.
+        if self.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet  # noqa: F401
+
+            pa.array(np.zeros(1, np.int64)).to_numpy()  # the first to_numpy imports pandas (0.3 s)
+        else:
+            import h5py  # noqa: F401
+
     def path_of(self, shard: dict[str, Any]) -> str:
         return os.path.join(self.folder, shard["path"])
 
@@ -88,6 +98,7 @@ class Embeddings:
         return self.path_of(self.shards[shard])
 
     def read(self, start: int, stop: int) -> Block:
+        self._import()
         t0 = time.perf_counter()
         parts = pieces(self.shard_rows, start, stop)
         index, vectors, nbytes = [], [], 0

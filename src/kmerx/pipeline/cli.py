@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -31,6 +32,13 @@ def add_commands(sub: Any) -> None:
     e.add_argument("--gpus", type=int, default=0, metavar="N", help="GPU embedding actors (CUDA kernels)")
     e.add_argument("--local", action="store_true", help="run the stages in this process, without Ray")
     e.add_argument("--dry-run", action="store_true", help="print the plan (shards, reads, output size) and exit")
+    e.add_argument("--then", metavar="SPEC", help="then run an MPI solver on OUT: 'slurm:kmeans --k 7' (a Slurm "
+                                                   "job, waited for) or 'mpirun:pca --components 8' (here); docs/hpc.md")
+    e.add_argument("--then-ranks", type=int, default=2, metavar="N", help="MPI ranks of the --then solver (default 2)")
+    e.add_argument("--then-output", metavar="RESULT", help="the --then solver's result folder (default OUT.SOLVER)")
+    e.add_argument("--then-slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the --then Slurm job (kmerx.hpc.slurm.SlurmJob): partition=debug, time=30, "
+                        "mem=8G, nodes=2, ...; repeatable")
     e.set_defaults(func=cmd_embed)
 
     i = sub.add_parser("inspect", help="summarise an embedding output and check its shards' checksums",
@@ -73,10 +81,34 @@ def _size(n: float) -> str:
     return _size(n)
 
 
+def _then(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The --then hand-off and its Slurm options, checked before any work."""
+    from kmerx.hpc import handoff
+    from kmerx.hpc.slurm import SlurmJob
+
+    then = handoff.parse_then(args.then)
+    if args.then_ranks < 1:
+        raise ValueError(f"--then-ranks must be >= 1, got {args.then_ranks}")
+    options: dict[str, Any] = {}
+    for item in args.then_slurm:
+        key, sep, value = item.partition("=")
+        if not sep or key in ("command", "ntasks"):
+            raise ValueError(f"--then-slurm takes KEY=VALUE (a SlurmJob option other than command/ntasks), got {item!r}")
+        options[key] = int(value) if value.isdigit() else value
+    if options and then.backend != "slurm":
+        raise ValueError("--then-slurm applies to --then slurm:...")
+    SlurmJob(["true"], **options)  # a bad option fails now, not after the embedding
+    handoff.check(then)
+    return then, options
+
+
 def cmd_embed(args: argparse.Namespace) -> None:
+    import contextlib
+
     from kmerx import pipeline
 
     cfg = _config(args)
+    then, slurm = _then(args) if args.then else (None, {})
     if args.dry_run:
         p = pipeline.plan(args.inputs, cfg, paired=args.paired)
         in_bytes = sum(i["size"] for g in p["inputs"] for i in g)
@@ -89,11 +121,29 @@ def cmd_embed(args: argparse.Namespace) -> None:
               f"row groups of {p['row_group_rows']:,}, {cfg.output.format}")
         print(f"  output      about {_size(p['estimated_bytes'])}")
         return
-    result = pipeline.run(args.inputs, args.output, cfg, paired=args.paired, engine="local" if args.local else "ray",
-                          address=args.address, workers=args.workers, gpus=args.gpus, progress=sys.stderr.isatty())
-    if result.already_complete:
-        print(f"{args.output}: already complete (same inputs and config); nothing to do", file=sys.stderr)
-    print(result.summary())
+    on_ray = then is not None and not args.local
+    if on_ray:  # one Ray session for the pipeline and the hand-off task
+        from kmerx.pipeline import ray_engine
+
+        session = ray_engine.session(args.address)
+    with session if on_ray else contextlib.nullcontext(None) as cores:
+        workers = args.workers or (ray_engine.default_workers(cores) if on_ray else None)
+        result = pipeline.run(args.inputs, args.output, cfg, paired=args.paired,
+                              engine="local" if args.local else "ray", address=args.address, workers=workers,
+                              gpus=args.gpus, progress=sys.stderr.isatty())
+        if result.already_complete:
+            print(f"{args.output}: already complete (same inputs and config); nothing to do", file=sys.stderr)
+        print(result.summary())
+        if then is not None:
+            from kmerx.hpc import handoff
+
+            run = handoff.run_then_on_ray if on_ray else handoff.run_then
+            r = run(args.output, then, ranks=args.then_ranks, result=args.then_output, slurm=slurm)
+            job = r["job"]
+            via = f"Slurm job {job['id']}" if job["backend"] == "slurm" else "mpirun"
+            print(f"then    {then.solver} on {r['ranks']} ranks via {via}: {job['state']}, "
+                  f"{r['timings']['total_seconds']:.1f} s -> {os.path.join(r['path'], 'manifest.json')}")
+            print(f"        {json.dumps(r['result'], sort_keys=True)}")
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:

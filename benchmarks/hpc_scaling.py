@@ -1,0 +1,108 @@
+"""Strong scaling of the MPI k-means (``python -m kmerx.hpc kmeans``) and the ranks' read rate.
+
+Writes N x dim float32 embeddings (a Gaussian mixture, seeded) as Parquet shards with a manifest, then
+runs the same k-means (same seed, a fixed number of Lloyd iterations) under ``mpirun -n R`` for each R,
+``--repeat`` times, and prints the median solve time, the speed-up and efficiency against 1 rank, and
+each run's per-rank read rate beside the disk's sequential read rate of the same files (``dd``; the
+files are in the page cache after the first read unless ``--drop-caches`` works here).
+
+    PYTHONPATH=src python benchmarks/hpc_scaling.py                    # 1 M x 128, k = 16, ranks 1 and 2
+    PYTHONPATH=src python benchmarks/hpc_scaling.py --rows 200000 --ranks 1 2 3 --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kmerx.hpc.parts import write_embeddings
+
+
+def make_input(folder: Path, rows: int, dim: int, centers: int, seed: int = 0) -> None:
+    if (folder / "manifest.json").exists():
+        return
+    rng = np.random.default_rng(seed)
+    means = rng.normal(0, 1, (centers, dim)).astype(np.float32)
+    x = means[rng.integers(centers, size=rows)]
+    x += rng.normal(0, 0.5, x.shape).astype(np.float32)
+    write_embeddings(folder, x, shard_rows=125_000)
+
+
+def drop_caches() -> bool:
+    try:
+        subprocess.run(["sync"], check=True)
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def dd_rate(folder: Path, drop: bool) -> float:
+    """MB/s of reading every shard sequentially with dd (1 MiB blocks)."""
+    files = sorted(folder.glob("part-*.parquet"))
+    if drop:
+        drop_caches()
+    t0 = time.perf_counter()
+    for f in files:
+        subprocess.run(["dd", f"if={f}", "of=/dev/null", "bs=1M"], check=True, capture_output=True)
+    return sum(f.stat().st_size for f in files) / (time.perf_counter() - t0) / 1e6
+
+
+def run(folder: Path, ranks: int, k: int, iters: int, drop: bool) -> dict:
+    mpirun = shutil.which("mpirun", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    out = Path(tempfile.mkdtemp(prefix=f"kmeans{ranks}-", dir=folder.parent))
+    if drop:
+        drop_caches()
+    t0 = time.perf_counter()
+    subprocess.run([mpirun, "-n", str(ranks), sys.executable, "-m", "kmerx.hpc", "kmeans", "--input", str(folder),
+                    "--output", str(out), "--k", str(k), "--max-iter", str(iters), "--tol", "0", "--seed", "0"],
+                   check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    m = json.loads((out / "manifest.json").read_text())
+    shutil.rmtree(out)
+    return {**m["timings"], "wall_seconds": wall, "iterations": m["result"]["iterations"],
+            "inertia": m["result"]["inertia"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--k", type=int, default=16)
+    ap.add_argument("--iters", type=int, default=20, help="Lloyd iterations (tol 0: every run does all)")
+    ap.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "kmerx-hpc-scaling")
+    ap.add_argument("--drop-caches", action="store_true", help="drop the page cache before each run (root)")
+    args = ap.parse_args()
+    folder = args.work / f"emb-{args.rows}x{args.dim}"
+    make_input(folder, args.rows, args.dim, args.k)
+    drop = args.drop_caches and drop_caches()
+    size = sum(f.stat().st_size for f in folder.glob("part-*.parquet")) / 1e6
+    print(f"input: {args.rows:,} x {args.dim} float32, {size:.0f} MB Parquet; k-means k={args.k}, "
+          f"{args.iters} iterations; page cache {'dropped before each run' if drop else 'warm'}")
+    print(f"disk: dd reads the shards at {statistics.median(dd_rate(folder, drop) for _ in range(3)):.0f} MB/s")
+    base = None
+    for r in args.ranks:
+        runs = [run(folder, r, args.k, args.iters, drop) for _ in range(args.repeat)]
+        solve = statistics.median(x["solve_seconds"] for x in runs)
+        total = statistics.median(x["total_seconds"] for x in runs)
+        read = statistics.median(x["read_mb_per_s_per_rank"] for x in runs)
+        base = base or (solve * r, total * r)
+        print(f"ranks {r}: solve {solve:.2f} s (speed-up {base[0] / solve:.2f}x, efficiency "
+              f"{base[0] / (solve * r):.0%}); read+solve+write {total:.2f} s (efficiency {base[1] / (total * r):.0%}); "
+              f"read {read:.0f} MB/s per rank; inertia {runs[0]['inertia']:.6g}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -324,3 +326,20 @@ def test_errors_name_the_problem_and_no_rank_hangs(data, tmp_path):
     os.remove(bad / "part-00001.parquet")
     p = mpirun(2, "kmeans", "--input", str(bad), "--output", str(tmp_path / "out"), "--k", "2", check=False)
     assert p.returncode != 0 and "missing: part-00001.parquet" in p.stderr
+
+
+@needs_mpi
+def test_readme_hpc_example_runs_on_the_readme_pipeline_output(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## On HPC\n.*?```bash\n(.*?)```", text, re.DOTALL).group(1)
+    line = next(c for c in block.splitlines() if "-m kmerx.hpc kmeans" in c)
+    embed = next(c for c in block.splitlines() if " embed " in c).split(" --then")[0]
+    run_env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    os.symlink(ROOT / "data", tmp_path / "data")
+    # The README's main job (`kmerx embed ... -o out/ecoli`), in-process: the same shards as on Ray.
+    subprocess.run(shlex.split(embed.replace(".venv/bin/kmerx", f"{sys.executable} -m kmerx")) + ["--local"],
+                   cwd=tmp_path, check=True, capture_output=True, env=run_env)
+    cmd = line.split("#")[0].replace(".venv/bin/mpirun", MPIRUN).replace(".venv/bin/python", sys.executable)
+    subprocess.run(shlex.split(cmd), cwd=tmp_path, check=True, capture_output=True, env=run_env, timeout=180)
+    m, cols = result(tmp_path / "out/ecoli.kmeans")
+    assert m["ranks"] == 2 and m["rows"] == 2054 and len(set(cols["cluster"].tolist())) == 7

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kmerx.hpc.handoff import mpirun
 from kmerx.hpc.parts import write_embeddings
 
 
@@ -58,13 +58,33 @@ def dd_rate(folder: Path, drop: bool) -> float:
     return sum(f.stat().st_size for f in files) / (time.perf_counter() - t0) / 1e6
 
 
+PEER = """
+import sys, time, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+pa.set_memory_pool(pa.jemalloc_memory_pool())
+pa.array(np.zeros(1)).to_numpy()
+files = sys.argv[1:]
+t0 = time.perf_counter()
+parts = [pq.read_table(f, columns=["read_index", "embedding"]) for f in files]
+x = np.concatenate([t.column("embedding").combine_chunks().flatten().to_numpy().reshape(len(t), -1) for t in parts])
+print(sum(pq.ParquetFile(f).metadata.row_group(g).total_byte_size for f in files
+          for g in range(pq.ParquetFile(f).metadata.num_row_groups)) / (time.perf_counter() - t0) / 1e6)
+"""
+
+
+def pyarrow_rate(folder: Path) -> float:
+    """MB/s of the peer: pyarrow.parquet.read_table of every shard into one numpy array, one fresh process
+    (the same bytes counted as the ranks count: the row groups' sizes)."""
+    files = [str(f) for f in sorted(folder.glob("part-*.parquet"))]
+    return float(subprocess.run([sys.executable, "-c", PEER, *files], check=True, capture_output=True,
+                                text=True).stdout)
+
+
 def run(folder: Path, ranks: int, k: int, iters: int, drop: bool) -> dict:
-    mpirun = shutil.which("mpirun", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
     out = Path(tempfile.mkdtemp(prefix=f"kmeans{ranks}-", dir=folder.parent))
     if drop:
         drop_caches()
     t0 = time.perf_counter()
-    subprocess.run([mpirun, "-n", str(ranks), sys.executable, "-m", "kmerx.hpc", "kmeans", "--input", str(folder),
+    subprocess.run([mpirun(), "-n", str(ranks), sys.executable, "-m", "kmerx.hpc", "kmeans", "--input", str(folder),
                     "--output", str(out), "--k", str(k), "--max-iter", str(iters), "--tol", "0", "--seed", "0"],
                    check=True, capture_output=True)
     wall = time.perf_counter() - t0
@@ -91,7 +111,8 @@ def main() -> None:
     size = sum(f.stat().st_size for f in folder.glob("part-*.parquet")) / 1e6
     print(f"input: {args.rows:,} x {args.dim} float32, {size:.0f} MB Parquet; k-means k={args.k}, "
           f"{args.iters} iterations; page cache {'dropped before each run' if drop else 'warm'}")
-    print(f"disk: dd reads the shards at {statistics.median(dd_rate(folder, drop) for _ in range(3)):.0f} MB/s")
+    print(f"disk: dd reads the shards at {statistics.median(dd_rate(folder, drop) for _ in range(3)):.0f} MB/s; "
+          f"pyarrow read_table + to_numpy (1 process) at {statistics.median(pyarrow_rate(folder) for _ in range(3)):.0f} MB/s")
     base = None
     for r in args.ranks:
         runs = [run(folder, r, args.k, args.iters, drop) for _ in range(args.repeat)]

@@ -101,9 +101,13 @@ class Embeddings:
         self._import()
         t0 = time.perf_counter()
         parts = pieces(self.shard_rows, start, stop)
-        index, vectors, nbytes = [], [], 0
+        # One output, filled piece by piece: each piece's buffers are freed (and their pages reused)
+        # before the next is read, and no second copy is made to join them.
+        index = np.empty(stop - start, np.int64)
+        vectors = np.empty((stop - start, self.dim), np.float32)
+        nbytes = 0
+        reader = self._parquet if self.format == "parquet" else self._hdf5
         for p in parts:
-            reader = self._parquet if self.format == "parquet" else self._hdf5
             try:
                 ri, vec, b = reader(self.path(p.shard), p.lo, p.hi)
             except (OSError, ValueError, KeyError) as e:  # pyarrow's and h5py's errors don't name the file
@@ -111,12 +115,11 @@ class Embeddings:
             if len(ri) != p.hi - p.lo or len(vec) != len(ri):
                 raise ValueError(f"{self.path(p.shard)}: rows {p.lo}..{p.hi - 1} could not be read: the shard "
                                  f"holds fewer rows than the manifest's {self.shard_rows[p.shard]}")
-            index.append(ri)
-            vectors.append(vec)
+            at = p.start - start
+            index[at:at + len(ri)] = ri
+            vectors[at:at + len(ri)] = vec
             nbytes += b
-        ri = np.concatenate(index) if index else np.zeros(0, np.int64)
-        vec = np.concatenate(vectors) if vectors else np.zeros((0, self.dim), np.float32)
-        return Block(start, stop, ri, vec, parts, nbytes, time.perf_counter() - t0)
+        return Block(start, stop, index, vectors, parts, nbytes, time.perf_counter() - t0)
 
     def _parquet(self, path: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, int]:
         import pyarrow.parquet as pq

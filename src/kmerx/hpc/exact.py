@@ -62,13 +62,19 @@ def snap(x: np.ndarray, comm: Any, total_rows: int) -> np.ndarray:
     return out
 
 
-def sq_dist(x: np.ndarray, c: np.ndarray, chunk: int = 8192) -> np.ndarray:
-    """Squared distance of each row of ``x`` to the vector ``c``, computed row by row (elementwise, then
-    numpy's pairwise sum along each contiguous row), so a row's value never depends on which other rows
-    are in ``x`` (BLAS distances may: their blocking follows the matrix shape)."""
-    out = np.empty(len(x))
+def sq_dist(x: np.ndarray, c: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Squared distance of each row of ``x`` to the vector ``c`` ([n]), or to each row of ``c`` ([n, m]),
+    computed row by row (elementwise, then numpy's pairwise sum along each contiguous row), so a row's
+    value never depends on which other rows are in ``x`` (BLAS distances may: their blocking follows the
+    matrix shape). Chunks of ``chunk`` rows stay in cache while every centre is measured."""
+    centers = np.atleast_2d(c)
+    out = np.empty((len(x), len(centers)))
+    d = np.empty((min(chunk, len(x)), x.shape[1]))
     for i in range(0, len(x), chunk):
-        d = np.ascontiguousarray(x[i:i + chunk]) - c
-        d *= d
-        out[i:i + chunk] = d.sum(axis=1)
-    return out
+        rows = x[i:i + chunk]
+        part = d[:len(rows)]
+        for j, center in enumerate(centers):
+            np.subtract(rows, center, out=part)
+            np.multiply(part, part, out=part)
+            out[i:i + len(rows), j] = part.sum(axis=1)
+    return out[:, 0] if np.ndim(c) == 1 else out

@@ -121,16 +121,12 @@ def _seed(rows: _Rows, k: int, rng: np.random.Generator) -> np.ndarray:
             picks = [int(g) for g in rng.integers(rows.total, size=trials)]
         else:
             picks = [rows.pick(weights, int(u)) for u in rng.integers(total, size=trials)]
-        best = None
-        for g in picks:
-            c = rows.row(g)
-            d = np.minimum(d2, sq_dist(X, c))
-            w = np.floor(d * scale).astype(np.int64)
-            potential = allsum(rows.comm, np.int64(w.sum()))
-            if best is None or potential < best[0]:
-                best = (potential, c, d, w)
-        centers.append(best[1])
-        d2, weights = best[2], best[3]
+        candidates = np.stack([rows.row(g) for g in picks])
+        d = np.minimum(d2[:, None], sq_dist(X, candidates))  # one pass over the rows for every candidate
+        w = np.floor(d * scale).astype(np.int64)
+        best = int(np.argmin(allsum(rows.comm, w.sum(axis=0))))  # the lowest potential; the first on ties
+        centers.append(candidates[best])
+        d2, weights = np.ascontiguousarray(d[:, best]), np.ascontiguousarray(w[:, best])
     return np.stack(centers)
 
 
@@ -160,13 +156,18 @@ def assign(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sums(X: np.ndarray, labels: np.ndarray, k: int, comm: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cluster sums and counts over all ranks: exact (grid values), hence order-free."""
-    from scipy import sparse
-
-    onehot = sparse.csr_matrix((np.ones(len(X)), (labels, np.arange(len(X)))), shape=(k, len(X)))
-    sums = allsum(comm, np.asarray(onehot @ X))
-    counts = allsum(comm, np.bincount(labels, minlength=k).astype(np.int64))
-    return sums, counts
+    """Per-cluster sums and counts over all ranks: exact (grid values), hence order-free, so a one-hot
+    matrix product (BLAS, in chunks) may add them in any order."""
+    sums = np.zeros((k, X.shape[1]))
+    onehot = np.zeros((k, _CHUNK))
+    for i in range(0, len(X), _CHUNK):
+        part = labels[i:i + _CHUNK]
+        block = onehot[:, :len(part)]
+        block[:] = 0.0
+        block[part, np.arange(len(part))] = 1.0
+        sums += block @ X[i:i + _CHUNK]
+    counts = np.bincount(labels, minlength=k).astype(np.int64)
+    return allsum(comm, sums), allsum(comm, counts)
 
 
 def _farthest(rows: _Rows, assigned: np.ndarray, n: int) -> np.ndarray:

@@ -79,6 +79,30 @@ def pyarrow_rate(folder: Path) -> float:
                                 text=True).stdout)
 
 
+SKLEARN = """
+import sys, time, numpy as np
+from sklearn.cluster import KMeans
+from kmerx.hpc.parts import Embeddings
+e = Embeddings(sys.argv[1])
+x = e.read(0, e.rows).vectors
+init = x[np.random.default_rng(0).choice(len(x), int(sys.argv[2]), replace=False)]
+t0 = time.perf_counter()
+KMeans(int(sys.argv[2]), init=init, n_init=1, max_iter=int(sys.argv[3]), tol=0, algorithm="lloyd").fit(x)
+print(time.perf_counter() - t0)
+"""
+
+
+def sklearn_seconds(folder: Path, k: int, iters: int) -> float | None:
+    """The peer's Lloyd iterations: scikit-learn KMeans on the same rows (float32, one process, OpenMP on
+    every core), the same number of iterations from given centres (its seeding excluded); None without it."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return None
+    return float(subprocess.run([sys.executable, "-c", SKLEARN, str(folder), str(k), str(iters)], check=True,
+                                capture_output=True, text=True).stdout)
+
+
 def run(folder: Path, ranks: int, k: int, iters: int, drop: bool) -> dict:
     out = Path(tempfile.mkdtemp(prefix=f"kmeans{ranks}-", dir=folder.parent))
     if drop:
@@ -91,6 +115,7 @@ def run(folder: Path, ranks: int, k: int, iters: int, drop: bool) -> dict:
     m = json.loads((out / "manifest.json").read_text())
     shutil.rmtree(out)
     return {**m["timings"], "wall_seconds": wall, "iterations": m["result"]["iterations"],
+            "lloyd_seconds": m["result"]["lloyd_seconds"],
             "inertia": m["result"]["inertia"]}
 
 
@@ -120,9 +145,14 @@ def main() -> None:
         total = statistics.median(x["total_seconds"] for x in runs)
         read = statistics.median(x["read_mb_per_s_per_rank"] for x in runs)
         base = base or (solve * r, total * r)
-        print(f"ranks {r}: solve {solve:.2f} s (speed-up {base[0] / solve:.2f}x, efficiency "
+        lloyd = statistics.median(x["lloyd_seconds"] for x in runs)
+        print(f"ranks {r}: Lloyd iterations {lloyd:.2f} s; solve {solve:.2f} s (speed-up {base[0] / solve:.2f}x, efficiency "
               f"{base[0] / (solve * r):.0%}); read+solve+write {total:.2f} s (efficiency {base[1] / (total * r):.0%}); "
               f"read {read:.0f} MB/s per rank; inertia {runs[0]['inertia']:.6g}")
+    peer = [sklearn_seconds(folder, args.k, args.iters) for _ in range(args.repeat)]
+    if peer[0] is not None:
+        print(f"scikit-learn KMeans (lloyd, float32, 1 process, all cores), {args.iters} iterations: "
+              f"{statistics.median(peer):.2f} s")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from kmerx.hpc.exact import grid_exponent
 from kmerx.hpc.parts import Embeddings, pieces, span, write_embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,9 +131,16 @@ def test_reader_cuts_row_groups_and_pools_per_token(data, tmp_path):
 
 # ---- k-means -----------------------------------------------------------------------------------------
 
+def snapped(x: np.ndarray) -> np.ndarray:
+    """The rows on the grid that makes sums exact (kmerx.hpc.exact), as float64."""
+    e = grid_exponent(float(np.abs(x).max()), len(x))
+    return np.rint(x.astype(np.float64) * 2.0 ** e) * 2.0 ** -e
+
+
 def reference_kmeans(X: np.ndarray, k: int, seed: int = 0, max_iter: int = 300, tol: float = 1e-4):
-    """Single-process greedy k-means++ (the same draws) and Lloyd iterations, in plain numpy."""
-    X = X.astype(np.float64)
+    """Single-process greedy k-means++ (the same draws) and Lloyd iterations, in plain numpy, on the rows
+    snapped to the documented grid (kmerx.hpc.exact)."""
+    X = snapped(X)
     n = len(X)
     rng = np.random.default_rng(seed)
     C = [X[rng.integers(n)]]
@@ -208,7 +216,8 @@ def test_kmeans_invariants_on_duplicates_and_empty_clusters(tmp_path):
 def test_pca_equals_svd_up_to_sign(data, ranks):
     root, x, _ = data
     m, cols = run_solver(data, ranks, "pca", "--components", "4")
-    X = x.astype(np.float64) - x.astype(np.float64).mean(axis=0)
+    X = snapped(x)
+    X -= X.mean(axis=0)
     _, s, vt = np.linalg.svd(X, full_matrices=False)
     got = model(m, root / f"pca-pq-{ranks}---components-4")
     sign = np.sign((got["components"] * vt[:4]).sum(axis=1))

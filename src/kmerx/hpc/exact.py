@@ -50,13 +50,13 @@ def grid_exponent(max_abs: float, total_rows: int) -> int:
 
 
 def snap(x: np.ndarray, comm: Any, total_rows: int) -> np.ndarray:
-    """``x`` (float) as float64 on the shared grid (the same on every rank: built from the global max)."""
+    """``x`` as float64 on the shared grid (the same on every rank: built from the global max |x|)."""
     if not np.isfinite(x).all():
         raise ValueError("the embeddings hold NaN or infinite values")
     local = float(np.abs(x).max()) if x.size else 0.0
     e = grid_exponent(allmax(comm, local), total_rows)
     out = x.astype(np.float64)
-    out *= 2.0 ** e
+    out *= 2.0 ** e  # exact: a power of two
     np.rint(out, out=out)
     out *= 2.0 ** -e
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ class KMeans:
     inertia: float
     iterations: int
     converged: bool
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # seeding, lloyd (this rank's clock)
 
 
 class _Rows:
@@ -74,9 +76,12 @@ def kmeans(x: np.ndarray, comm: Any, k: int, *, seed: int = 0, max_iter: int = 3
     if rows.total < k:
         raise ValueError(f"k={k} clusters need at least {k} rows; the input has {rows.total}")
     rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
     centers = _seed(rows, k, rng) if init == "k-means++" else np.stack(
         [rows.row(int(g)) for g in np.sort(rng.choice(rows.total, k, replace=False))])
     X = rows.x
+    t1 = time.perf_counter()
+    xx = np.einsum("ij,ij->i", X, X)  # row norms for the matrix-product distances, once
     mean = allsum(comm, X.sum(axis=0)) / rows.total
     spread = allsum(comm, sq_dist(X, mean).sum()) / (rows.total * X.shape[1])
     tol_abs = float(np.float32(tol * spread))  # rounded: the last bits of a float sum vary with the ranks
@@ -84,25 +89,27 @@ def kmeans(x: np.ndarray, comm: Any, k: int, *, seed: int = 0, max_iter: int = 3
     converged, iterations = False, 0
     while iterations < max_iter:
         iterations += 1
-        new, d2 = assign(X, centers)
+        new, d2, sums, counts = lloyd_pass(X, xx, centers)
         changed = allsum(comm, np.int64((new != labels).sum()))
         labels = new
         if changed == 0:
             converged = True
             break
-        sums, counts = _sums(X, labels, k, comm)
+        sums, counts = allsum(comm, sums), allsum(comm, counts)
         updated = sums / np.maximum(counts, 1)[:, None]
         empty = np.flatnonzero(counts == 0)
         if len(empty):
-            updated[empty] = _farthest(rows, centers[labels], len(empty))
+            updated[empty] = _farthest(rows, _to_centers(X, centers, labels), len(empty))
         shift = float(((updated - centers) ** 2).sum())
         centers = updated
         if shift <= tol_abs:
             converged = True
-            labels, d2 = assign(X, centers)
+            labels, d2, _, _ = lloyd_pass(X, xx, centers)
             break
+    d2 = _to_centers(X, centers, labels)  # exact: the float32 product's distances lose digits to cancellation
     inertia = float(allsum(comm, d2.sum()))
-    return KMeans(centers, labels, d2, inertia, iterations, converged)
+    seconds = {"seeding": t1 - t0, "lloyd": time.perf_counter() - t1}
+    return KMeans(centers, labels, d2, inertia, iterations, converged, seconds)
 
 
 def _seed(rows: _Rows, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -130,50 +137,58 @@ def _seed(rows: _Rows, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack(centers)
 
 
-def assign(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre (lowest index on exact ties) and squared distance of each row. Distances come
-    from one matrix product; rows whose best two are within rounding of each other are re-decided with
-    row-wise exact distances, so the choice never depends on the other rows in ``X``."""
+def lloyd_pass(X: np.ndarray, xx: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One pass over this rank's rows (on the grid; ``xx`` their squared norms): the nearest centre of
+    each row (lowest index on exact ties), its squared distance, and the per-cluster sums and counts of
+    that assignment, computed while each chunk of rows is in cache.
+
+    Distances come from a matrix product; a row whose best two are closer than that product's worst-case
+    rounding is re-decided with row-wise distances, so the choice never depends on the other rows in
+    ``X``. Sums are of grid values, exact in any order, so a one-hot matrix product may add them."""
+    k, dim = centers.shape
     labels = np.empty(len(X), np.int32)
     dist = np.empty(len(X))
-    cc = (centers * centers).sum(axis=1)
-    for i in range(0, len(X), _CHUNK):
-        x = X[i:i + _CHUNK]
-        xx = (x * x).sum(axis=1)
-        d = xx[:, None] - 2.0 * (x @ centers.T) + cc
-        best = d.argmin(axis=1)
-        lowest = d[np.arange(len(x)), best]
-        if len(centers) > 1:
-            second = np.partition(d, 1, axis=1)[:, 1]
-            near = np.flatnonzero(second - lowest <= 1e-9 * (xx + cc.max()))
-            for j in near:
-                exact = ((centers - x[j]) ** 2).sum(axis=1)
-                best[j] = exact.argmin()
-                lowest[j] = exact[best[j]]
-        labels[i:i + _CHUNK] = best
-        dist[i:i + _CHUNK] = np.maximum(lowest, 0.0)
-    return labels, dist
-
-
-def _sums(X: np.ndarray, labels: np.ndarray, k: int, comm: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cluster sums and counts over all ranks: exact (grid values), hence order-free, so a one-hot
-    matrix product (BLAS, in chunks) may add them in any order."""
-    sums = np.zeros((k, X.shape[1]))
+    sums = np.zeros((k, dim))
+    cc = np.einsum("ij,ij->i", centers, centers)
+    slack = 2.0 * (dim + 4) * np.finfo(np.float64).eps
     onehot = np.zeros((k, _CHUNK))
     for i in range(0, len(X), _CHUNK):
-        part = labels[i:i + _CHUNK]
-        block = onehot[:, :len(part)]
+        x, n = X[i:i + _CHUNK], min(_CHUNK, len(X) - i)
+        d = x @ centers.T
+        d *= -2.0
+        d += xx[i:i + n, None]
+        d += cc
+        best = d.argmin(axis=1)
+        lowest = d[np.arange(n), best]
+        if k > 1:
+            gap = np.partition(d, 1, axis=1)[:, 1] - lowest
+            near = np.flatnonzero(gap <= slack * (xx[i:i + n] + cc.max()))
+            if len(near):
+                exact = sq_dist(x[near], centers)
+                best[near] = exact.argmin(axis=1)
+                lowest[near] = exact[np.arange(len(near)), best[near]]
+        labels[i:i + n] = best
+        dist[i:i + n] = np.maximum(lowest, 0.0)
+        block = onehot[:, :n]
         block[:] = 0.0
-        block[part, np.arange(len(part))] = 1.0
-        sums += block @ X[i:i + _CHUNK]
-    counts = np.bincount(labels, minlength=k).astype(np.int64)
-    return allsum(comm, sums), allsum(comm, counts)
+        block[best, np.arange(n)] = 1.0
+        sums += block @ x
+    return labels, dist, sums, np.bincount(labels, minlength=k).astype(np.int64)
 
 
-def _farthest(rows: _Rows, assigned: np.ndarray, n: int) -> np.ndarray:
-    """The ``n`` rows farthest from their centre (exact distances, lowest row first on ties): the new
-    centres of empty clusters, as scikit-learn does."""
-    d = sq_dist(rows.x - assigned, np.zeros(rows.x.shape[1])) if len(rows.x) else np.zeros(0)
+def _to_centers(X: np.ndarray, centers: np.ndarray, labels: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Row-wise exact squared distance of each row to its centre."""
+    out = np.empty(len(X))
+    for i in range(0, len(X), chunk):
+        d = X[i:i + chunk] - centers[labels[i:i + chunk]]
+        d *= d
+        out[i:i + chunk] = d.sum(axis=1)
+    return out
+
+
+def _farthest(rows: _Rows, d: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` rows farthest from their centre (``d``: exact distances; lowest row first on ties): the
+    new centres of empty clusters, as scikit-learn does."""
     local = np.argsort(-d, kind="stable")[:n]
     found = rows.comm.allgather([(float(d[j]), rows.start + int(j)) for j in local])
     chosen = sorted((c for part in found for c in part), key=lambda t: (-t[0], t[1]))[:n]

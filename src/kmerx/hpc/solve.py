@@ -40,7 +40,8 @@ def _kmeans(x: np.ndarray, comm: Any, p: dict[str, Any], emb: Embeddings) -> Out
     return Outcome({"cluster": r.labels, "distance": np.sqrt(r.sq_distances).astype(np.float32)},
                    {"centers": r.centers},
                    {"inertia": r.inertia, "iterations": r.iterations, "converged": r.converged,
-                    "cluster_sizes": _sizes(comm, r.labels, p["k"])})
+                    "cluster_sizes": _sizes(comm, r.labels, p["k"]), "seeding_seconds": r.seconds["seeding"],
+                    "lloyd_seconds": r.seconds["lloyd"]})
 
 
 def _pca(x: np.ndarray, comm: Any, p: dict[str, Any], emb: Embeddings) -> Outcome:

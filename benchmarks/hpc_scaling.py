@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -103,14 +104,15 @@ def sklearn_seconds(folder: Path, k: int, iters: int) -> float | None:
                                 capture_output=True, text=True).stdout)
 
 
-def run(folder: Path, ranks: int, k: int, iters: int, drop: bool) -> dict:
+def run(folder: Path, ranks: int, k: int, iters: int, drop: bool, threads: int | None) -> dict:
     out = Path(tempfile.mkdtemp(prefix=f"kmeans{ranks}-", dir=folder.parent))
     if drop:
         drop_caches()
     t0 = time.perf_counter()
     subprocess.run([mpirun(), "-n", str(ranks), sys.executable, "-m", "kmerx.hpc", "kmeans", "--input", str(folder),
                     "--output", str(out), "--k", str(k), "--max-iter", str(iters), "--tol", "0", "--seed", "0"],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)} if threads
+                   else None)
     wall = time.perf_counter() - t0
     m = json.loads((out / "manifest.json").read_text())
     shutil.rmtree(out)
@@ -128,6 +130,9 @@ def main() -> None:
     ap.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "kmerx-hpc-scaling")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads per rank (default 1: one core per rank, the usual strong-scaling setup; "
+                         "0: kmerx's default, the node's cores split among its ranks)")
     ap.add_argument("--drop-caches", action="store_true", help="drop the page cache before each run (root)")
     args = ap.parse_args()
     folder = args.work / f"emb-{args.rows}x{args.dim}"
@@ -135,12 +140,13 @@ def main() -> None:
     drop = args.drop_caches and drop_caches()
     size = sum(f.stat().st_size for f in folder.glob("part-*.parquet")) / 1e6
     print(f"input: {args.rows:,} x {args.dim} float32, {size:.0f} MB Parquet; k-means k={args.k}, "
-          f"{args.iters} iterations; page cache {'dropped before each run' if drop else 'warm'}")
+          f"{args.iters} iterations; {args.threads or 'cores / ranks'} BLAS thread(s) per rank; "
+          f"page cache {'dropped before each run' if drop else 'warm'}")
     print(f"disk: dd reads the shards at {statistics.median(dd_rate(folder, drop) for _ in range(3)):.0f} MB/s; "
           f"pyarrow read_table + to_numpy (1 process) at {statistics.median(pyarrow_rate(folder) for _ in range(3)):.0f} MB/s")
     base = None
     for r in args.ranks:
-        runs = [run(folder, r, args.k, args.iters, drop) for _ in range(args.repeat)]
+        runs = [run(folder, r, args.k, args.iters, drop, args.threads) for _ in range(args.repeat)]
         solve = statistics.median(x["solve_seconds"] for x in runs)
         total = statistics.median(x["total_seconds"] for x in runs)
         read = statistics.median(x["read_mb_per_s_per_rank"] for x in runs)

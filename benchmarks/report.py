@@ -63,6 +63,11 @@ NOTES = """## Notes
   count) measured in the same run. Per token: padded (4,096, 120) ids + mask per call, 8 calls; numpy
   and torch compose gather + float32 + sinusoidal add + zeroed padding; all outputs are checked equal.
   The memory / hit-rate table of the 2^32-row virtual table comes from `benchmarks/virtual_table.py`.
+- HPC (`benchmarks/hpc_scaling.py`, `benchmarks/hpc_quality.py`): whole `mpirun -n R python -m kmerx.hpc`
+  runs; solve / read / write seconds come from the result manifest (the slowest rank), speed-up and
+  efficiency against 1 rank. Strong scaling is shown both with one BLAS thread per rank and with kmerx's
+  default (the node's cores shared among its ranks). Neither is run by `report.py`: their sections are
+  kept as written.
 - CUDA kernels: no GPU was available to this project's runs yet, so no device numbers are recorded.
 - Pipeline (`benchmarks/bench_pipeline.py`, `--full`): whole `kmerx.pipeline.run` calls into a fresh OUT
   with Ray already started (`ray.init(num_cpus=2)`), pipeline defaults, 8 MiB shards; a pair (2 x 150 bp)

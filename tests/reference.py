@@ -178,3 +178,12 @@ def same_on_every_simd_path(fn):
     for level in SIMD[1:]:
         np.testing.assert_equal(out[level], out["scalar"], err_msg=f"SIMD level {level} differs from scalar")
     return out["scalar"]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child that runs elsewhere (another cwd, a Slurm job): PYTHONPATH
+    entries made absolute, so a development tree's relative PYTHONPATH=src still finds kmerx there."""
+    import os
+
+    paths = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, **({"PYTHONPATH": os.pathsep.join(paths)} if paths else {}), **extra}

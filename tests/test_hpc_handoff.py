@@ -5,7 +5,6 @@ an MPI k-means job on embedding shards equals a direct mpirun, ``kmerx embed --t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from reference import subprocess_env
 
 from kmerx.hpc import handoff
 from kmerx.hpc.parts import write_embeddings
@@ -29,12 +29,12 @@ def clusters(result: Path) -> np.ndarray:
 
 
 def env(cluster) -> dict[str, str]:
-    return {**os.environ, **cluster.env, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess_env(**cluster.env)
 
 
 @pytest.fixture
 def job_env(slurm_cluster, monkeypatch):
-    """The test process's own environment as a job's (sbatch exports it): src importable, SLURM_CONF set."""
+    """The test process's own environment as a job's (sbatch exports it), with SLURM_CONF set."""
     for key, value in env(slurm_cluster).items():
         monkeypatch.setenv(key, value)
     return slurm_cluster

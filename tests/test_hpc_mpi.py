@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from reference import subprocess_env
 
 from kmerx.hpc.exact import grid_exponent
 from kmerx.hpc.parts import Embeddings, pieces, span, write_embeddings
@@ -31,9 +32,9 @@ pytest.importorskip("scipy")
 
 
 def mpirun(n: int, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    # The ranks inherit this environment: the installed kmerx, or PYTHONPATH=src in a development tree.
     p = subprocess.run([MPIRUN, "-n", str(n), sys.executable, "-m", "kmerx.hpc", *args], capture_output=True,
-                       text=True, timeout=timeout, env=env)
+                       text=True, timeout=timeout)
     if check and p.returncode != 0:
         raise AssertionError(f"mpirun -n {n} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
     return p
@@ -121,7 +122,7 @@ def test_reader_cuts_row_groups_and_pools_per_token(data, tmp_path):
         args = ["embed", str(ROOT / "data/ecoli_1K_1.fq.gz"), "--local", "--set", "tokenizer.k=21", "--format", fmt]
         for mode in ("--per-token", "--pool=mean"):
             subprocess.run([sys.executable, "-m", "kmerx", *args, mode, "-o", str(tmp_path / f"{fmt}{mode}")],
-                           check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+                           check=True, capture_output=True)
         tok, pooled = Embeddings(tmp_path / f"{fmt}--per-token"), Embeddings(tmp_path / f"{fmt}--pool=mean")
         assert tok.per_token and tok.rows == pooled.rows
         a, b = tok.read(3, tok.rows - 5), pooled.read(3, pooled.rows - 5)
@@ -288,7 +289,7 @@ def test_kmeans_on_the_readme_pipeline_output(tmp_path):
     subprocess.run([sys.executable, "-m", "kmerx", "embed", str(ROOT / "data/ecoli_1K_1.fq.gz"),
                     str(ROOT / "data/ecoli_1K_2.fq.gz"), "--paired", "--local", "-o", str(out),
                     "--set", "output.shard_bytes=300000"],
-                   check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+                   check=True, capture_output=True)
     emb = Embeddings(out)
     assert len(emb.shards) > 2
     p = mpirun(2, "kmeans", "--input", str(out), "--output", str(res), "--k", "4")
@@ -343,8 +344,8 @@ def test_readme_hpc_example_runs_on_the_readme_pipeline_output(tmp_path):
     block = re.search(r"## On HPC\n.*?```bash\n(.*?)```", text, re.DOTALL).group(1)
     line = next(c for c in block.splitlines() if "-m kmerx.hpc kmeans" in c)
     embed = next(c for c in block.splitlines() if " embed " in c).split(" --then")[0]
-    run_env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     os.symlink(ROOT / "data", tmp_path / "data")
+    run_env = subprocess_env()  # the commands run in tmp_path
     # The README's main job (`kmerx embed ... -o out/ecoli`), in-process: the same shards as on Ray.
     subprocess.run(shlex.split(embed.replace(".venv/bin/kmerx", f"{sys.executable} -m kmerx")) + ["--local"],
                    cwd=tmp_path, check=True, capture_output=True, env=run_env)

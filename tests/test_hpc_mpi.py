@@ -22,7 +22,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from reference import subprocess_env
 
-from kmerx.hpc.exact import grid_exponent
+from kmerx.hpc.exact import grid_exponent, sq_dist, sq_dist_pairs
 from kmerx.hpc.parts import Embeddings, pieces, span, write_embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +109,32 @@ def test_ranks_read_every_row_once(shard_rows, ranks):
             assert 0 <= p.lo < p.hi <= shard_rows[p.shard]
             seen += [(p.shard, i) for i in range(p.lo, p.hi)]
     assert seen == [(s, i) for s, n in enumerate(shard_rows) for i in range(n)]
+
+
+@given(st.integers(0, 40), st.integers(1, 9), st.integers(1, 70), st.integers(0, 2**32))
+@example(0, 1, 1, 0)
+def test_row_wise_distances_do_not_depend_on_the_other_rows(n, m, dim, seed):
+    rng = np.random.default_rng(seed)
+    x, c = rng.normal(size=(n, dim)) * 10.0 ** rng.integers(-3, 4), rng.normal(size=(m, dim))
+    d = sq_dist(x, c)
+    np.testing.assert_allclose(d, ((x[:, None] - c[None]) ** 2).sum(axis=2), rtol=1e-12, atol=1e-12)
+    for lo, hi in [(0, n // 2), (n // 3, n)]:  # any slice of the rows gives the same bits
+        assert np.array_equal(sq_dist(x[lo:hi], c), d[lo:hi])
+    if n:
+        index = rng.integers(0, m, (n, 3))
+        pairs = sq_dist_pairs(x, c, index)
+        assert np.array_equal(pairs, np.take_along_axis(d, index, axis=1))
+        assert np.array_equal(sq_dist_pairs(c, x, np.zeros((m, 1), np.int64))[:, 0], d[0])  # symmetric
+
+
+def test_distance_kernels_check_their_arguments():
+    x = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="centers has 5 columns, x has 4"):
+        sq_dist(x, np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="index holds 2, outside y's rows 0..1"):
+        sq_dist_pairs(x, np.zeros((2, 4)), np.array([[0], [1], [2]]))
+    with pytest.raises(ValueError, match="one row per row of x"):
+        sq_dist_pairs(x, np.zeros((2, 4)), np.zeros((2, 1), np.int64))
 
 
 def test_reader_cuts_row_groups_and_pools_per_token(data, tmp_path):

@@ -18,6 +18,7 @@ void init_minimizer(py::module_& m);
 void init_count(py::module_& m);
 void init_tokenize(py::module_& m);
 void init_table(py::module_& m);
+void init_distance(py::module_& m);
 }  // namespace kmerx::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -34,4 +35,5 @@ PYBIND11_MODULE(_core, m) {
     kmerx::bind::init_count(m);
     kmerx::bind::init_tokenize(m);
     kmerx::bind::init_table(m);
+    kmerx::bind::init_distance(m);
 }

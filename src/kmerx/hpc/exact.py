@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from kmerx import _core
+
 
 def world() -> Any:
     """mpi4py's COMM_WORLD, with a clear error when mpi4py is not installed."""
@@ -62,19 +64,17 @@ def snap(x: np.ndarray, comm: Any, total_rows: int) -> np.ndarray:
     return out
 
 
-def sq_dist(x: np.ndarray, c: np.ndarray, chunk: int = 1024) -> np.ndarray:
+def sq_dist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Squared distance of each row of ``x`` to the vector ``c`` ([n]), or to each row of ``c`` ([n, m]),
-    computed row by row (elementwise, then numpy's pairwise sum along each contiguous row), so a row's
-    value never depends on which other rows are in ``x`` (BLAS distances may: their blocking follows the
-    matrix shape). Chunks of ``chunk`` rows stay in cache while every centre is measured."""
-    centers = np.atleast_2d(c)
-    out = np.empty((len(x), len(centers)))
-    d = np.empty((min(chunk, len(x)), x.shape[1]))
-    for i in range(0, len(x), chunk):
-        rows = x[i:i + chunk]
-        part = d[:len(rows)]
-        for j, center in enumerate(centers):
-            np.subtract(rows, center, out=part)
-            np.multiply(part, part, out=part)
-            out[i:i + len(rows), j] = part.sum(axis=1)
+    computed row by row in a fixed order by the native core (both cores, GIL released), so a row's value
+    never depends on which other rows are in ``x`` (BLAS distances may: their blocking follows the
+    matrix shape)."""
+    out = _core.sq_dist(np.ascontiguousarray(x, dtype=np.float64), np.atleast_2d(np.asarray(c, dtype=np.float64)))
     return out[:, 0] if np.ndim(c) == 1 else out
+
+
+def sq_dist_pairs(x: np.ndarray, y: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``[n, k]``: the squared distance of row ``x[i]`` to each row ``y[index[i, j]]``, in the same fixed
+    order as :func:`sq_dist` (and symmetric: d(a, b) == d(b, a) bit for bit)."""
+    return _core.sq_dist_pairs(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
+                               np.ascontiguousarray(index, dtype=np.int64))

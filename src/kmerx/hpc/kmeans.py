@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from kmerx.hpc.exact import allmax, allsum, snap, sq_dist
+from kmerx.hpc.exact import allmax, allsum, snap, sq_dist, sq_dist_pairs
 
 _CHUNK = 4096
 
@@ -176,14 +176,9 @@ def lloyd_pass(X: np.ndarray, xx: np.ndarray, centers: np.ndarray) -> tuple[np.n
     return labels, dist, sums, np.bincount(labels, minlength=k).astype(np.int64)
 
 
-def _to_centers(X: np.ndarray, centers: np.ndarray, labels: np.ndarray, chunk: int = 1024) -> np.ndarray:
+def _to_centers(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Row-wise exact squared distance of each row to its centre."""
-    out = np.empty(len(X))
-    for i in range(0, len(X), chunk):
-        d = X[i:i + chunk] - centers[labels[i:i + chunk]]
-        d *= d
-        out[i:i + chunk] = d.sum(axis=1)
-    return out
+    return sq_dist_pairs(X, centers, labels[:, None])[:, 0]
 
 
 def _farthest(rows: _Rows, d: np.ndarray, n: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from kmerx.hpc.exact import sq_dist_pairs
 from kmerx.hpc.kmeans import kmeans
 
 _CHUNK = 2048
@@ -44,6 +45,8 @@ def knn(x: np.ndarray, comm: Any, neighbors: int) -> Knn:
     X = np.ascontiguousarray(x, dtype=np.float64)
     counts, starts = _counts(comm, len(X))
     total, size, rank = int(counts.sum()), comm.Get_size(), comm.Get_rank()
+    if total < 2:
+        raise ValueError(f"a kNN graph needs at least 2 rows; the input has {total}")
     if not isinstance(neighbors, (int, np.integer)) or not 1 <= neighbors < total:
         raise ValueError(f"neighbors must be in 1..{total - 1} (rows - 1), got {neighbors!r}")
     keep = min(2 * neighbors, total - 1)  # spare candidates, so rounding in the block distances can't lose one
@@ -86,11 +89,7 @@ def _exact_top(X: np.ndarray, cand: np.ndarray, k: int, comm: Any, starts: np.nd
     rows = np.empty((len(wanted), X.shape[1]))
     for r in range(comm.Get_size()):
         rows[owners == r] = replies[r]
-    pos = np.searchsorted(wanted, cand)
-    d2 = np.empty(cand.shape)
-    for i in range(len(X)):
-        diff = rows[pos[i]] - X[i]
-        d2[i] = (diff * diff).sum(axis=1)
+    d2 = sq_dist_pairs(X, rows, np.searchsorted(wanted, cand))
     order = np.lexsort((cand, d2), axis=1)[:, :k] if len(X) else np.zeros((0, k), np.int64)
     return Knn(np.take_along_axis(cand, order, axis=1), np.sqrt(np.take_along_axis(d2, order, axis=1)))
 

@@ -46,18 +46,26 @@ def build_parser(cls: type[argparse.ArgumentParser] = argparse.ArgumentParser) -
 
 
 def _tune() -> None:
-    """Process settings for a solver rank: BLAS threads = the node's cores split among the ranks on it
-    (MPICH, Open MPI and Slurm say how many), unless OMP_NUM_THREADS is set, so ranks don't fight for
-    cores; and Arrow's jemalloc pool, which reuses pages where the default mimalloc maps fresh ones for
-    every shard read (page faults cost hundreds of MB/s of read rate on VMs)."""
+    """Process settings for a solver rank:
+    - threads (BLAS and kmerx's own) = OMP_NUM_THREADS when set, else the node's cores split among the
+      ranks on it (MPICH, Open MPI and Slurm say how many), so ranks don't fight for cores;
+    - Arrow's jemalloc pool, which reuses pages where the default mimalloc maps fresh ones for every
+      shard read (page faults cost hundreds of MB/s of read rate on VMs)."""
     import pyarrow as pa
 
-    if "OMP_NUM_THREADS" not in os.environ:
+    import kmerx
+
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    if given.isdigit() and int(given) > 0:
+        threads = int(given)  # BLAS read it at start-up
+    else:
         from threadpoolctl import threadpool_limits
 
         local = next((int(os.environ[v]) for v in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE",
                                                    "SLURM_NTASKS_PER_NODE") if os.environ.get(v, "").isdigit()), 1)
-        threadpool_limits(max(1, len(os.sched_getaffinity(0)) // max(local, 1)))
+        threads = max(1, len(os.sched_getaffinity(0)) // max(local, 1))
+        threadpool_limits(threads)
+    kmerx.set_num_threads(threads)
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         with contextlib.suppress(NotImplementedError):
             pa.set_memory_pool(pa.jemalloc_memory_pool())

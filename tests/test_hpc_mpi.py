@@ -22,6 +22,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from reference import subprocess_env
 
+from kmerx import _core
 from kmerx.hpc.exact import grid_exponent, sq_dist, sq_dist_pairs
 from kmerx.hpc.parts import Embeddings, pieces, span, write_embeddings
 
@@ -125,6 +126,14 @@ def test_row_wise_distances_do_not_depend_on_the_other_rows(n, m, dim, seed):
         pairs = sq_dist_pairs(x, c, index)
         assert np.array_equal(pairs, np.take_along_axis(d, index, axis=1))
         assert np.array_equal(sq_dist_pairs(c, x, np.zeros((m, 1), np.int64))[:, 0], d[0])  # symmetric
+        labels = rng.integers(0, m, n).astype(np.int32)
+        sums, counts = _core.sums_by_label(x, labels, m)
+        assert np.array_equal(counts, np.bincount(labels, minlength=m))
+        for j in range(m):  # added in row order, as a sequential loop would
+            expect = np.zeros(dim)
+            for row in x[labels == j]:
+                expect += row
+            assert np.array_equal(sums[j], expect)
 
 
 def test_distance_kernels_check_their_arguments():
@@ -135,6 +144,8 @@ def test_distance_kernels_check_their_arguments():
         sq_dist_pairs(x, np.zeros((2, 4)), np.array([[0], [1], [2]]))
     with pytest.raises(ValueError, match="one row per row of x"):
         sq_dist_pairs(x, np.zeros((2, 4)), np.zeros((2, 1), np.int64))
+    with pytest.raises(ValueError, match="labels hold 3, outside 0..2"):
+        _core.sums_by_label(x, np.array([0, 1, 3], np.int32), 3)
 
 
 def test_reader_cuts_row_groups_and_pools_per_token(data, tmp_path):

@@ -18,7 +18,7 @@ void init_minimizer(py::module_& m);
 void init_count(py::module_& m);
 void init_tokenize(py::module_& m);
 void init_table(py::module_& m);
-void init_distance(py::module_& m);
+void init_exact(py::module_& m);
 }  // namespace kmerx::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -35,5 +35,5 @@ PYBIND11_MODULE(_core, m) {
     kmerx::bind::init_count(m);
     kmerx::bind::init_tokenize(m);
     kmerx::bind::init_table(m);
-    kmerx::bind::init_distance(m);
+    kmerx::bind::init_exact(m);
 }

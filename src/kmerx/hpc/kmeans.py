@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from kmerx import _core
 from kmerx.hpc.exact import allmax, allsum, snap, sq_dist, sq_dist_pairs
 
 _CHUNK = 4096
@@ -140,18 +141,16 @@ def _seed(rows: _Rows, k: int, rng: np.random.Generator) -> np.ndarray:
 def lloyd_pass(X: np.ndarray, xx: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, ...]:
     """One pass over this rank's rows (on the grid; ``xx`` their squared norms): the nearest centre of
     each row (lowest index on exact ties), its squared distance, and the per-cluster sums and counts of
-    that assignment, computed while each chunk of rows is in cache.
+    that assignment.
 
     Distances come from a matrix product; a row whose best two are closer than that product's worst-case
     rounding is re-decided with row-wise distances, so the choice never depends on the other rows in
-    ``X``. Sums are of grid values, exact in any order, so a one-hot matrix product may add them."""
+    ``X``. Sums are of grid values, exact in any order."""
     k, dim = centers.shape
     labels = np.empty(len(X), np.int32)
     dist = np.empty(len(X))
-    sums = np.zeros((k, dim))
     cc = np.einsum("ij,ij->i", centers, centers)
     slack = 2.0 * (dim + 4) * np.finfo(np.float64).eps
-    onehot = np.zeros((k, _CHUNK))
     for i in range(0, len(X), _CHUNK):
         x, n = X[i:i + _CHUNK], min(_CHUNK, len(X) - i)
         d = x @ centers.T
@@ -169,11 +168,8 @@ def lloyd_pass(X: np.ndarray, xx: np.ndarray, centers: np.ndarray) -> tuple[np.n
                 lowest[near] = exact[np.arange(len(near)), best[near]]
         labels[i:i + n] = best
         dist[i:i + n] = np.maximum(lowest, 0.0)
-        block = onehot[:, :n]
-        block[:] = 0.0
-        block[best, np.arange(n)] = 1.0
-        sums += block @ x
-    return labels, dist, sums, np.bincount(labels, minlength=k).astype(np.int64)
+    sums, counts = _core.sums_by_label(X, labels, k)
+    return labels, dist, sums, counts
 
 
 def _to_centers(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:

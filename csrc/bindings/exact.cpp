@@ -1,4 +1,4 @@
-#include "kmerx/distance.hpp"
+#include "kmerx/exact.hpp"
 
 #include <string>
 
@@ -26,7 +26,7 @@ py::array_t<double> sq_dist(const carray<double>& x, const carray<double>& cente
     double* o = out.mutable_data();
     {
         py::gil_scoped_release release;
-        distance::sq_dist(x.data(), n, centers.data(), m, static_cast<std::size_t>(x.shape(1)), o);
+        exact::sq_dist(x.data(), n, centers.data(), m, static_cast<std::size_t>(x.shape(1)), o);
     }
     return out;
 }
@@ -45,21 +45,45 @@ py::array_t<double> sq_dist_pairs(const carray<double>& x, const carray<double>&
     double* o = out.mutable_data();
     {
         py::gil_scoped_release release;
-        distance::sq_dist_pairs(x.data(), static_cast<std::size_t>(x.shape(0)), y.data(),
+        exact::sq_dist_pairs(x.data(), static_cast<std::size_t>(x.shape(0)), y.data(),
                                 static_cast<std::size_t>(y.shape(0)), idx, static_cast<std::size_t>(index.shape(1)),
                                 static_cast<std::size_t>(x.shape(1)), o);
     }
     return out;
 }
 
+py::tuple sums_by_label(const carray<double>& x, const carray<int32_t>& labels, int64_t k) {
+    check_rows(x, "x", -1);
+    if (labels.ndim() != 1 || labels.shape(0) != x.shape(0))
+        throw std::invalid_argument("labels must be 1-D with one label per row of x (" + std::to_string(x.shape(0)) + ")");
+    if (k < 1) throw std::invalid_argument("k must be >= 1, got " + std::to_string(k));
+    const int32_t* l = labels.data();
+    for (py::ssize_t i = 0; i < labels.size(); ++i)
+        if (l[i] < 0 || l[i] >= k)
+            throw std::invalid_argument("labels hold " + std::to_string(l[i]) + ", outside 0.." + std::to_string(k - 1));
+    py::array_t<double> sums({static_cast<py::ssize_t>(k), x.shape(1)});
+    py::array_t<int64_t> counts(k);
+    double* s = sums.mutable_data();
+    int64_t* c = counts.mutable_data();
+    {
+        py::gil_scoped_release release;
+        exact::sums_by_label(x.data(), static_cast<std::size_t>(x.shape(0)), static_cast<std::size_t>(x.shape(1)), l,
+                             static_cast<std::size_t>(k), s, c);
+    }
+    return py::make_tuple(sums, counts);
+}
+
 }  // namespace
 
-void init_distance(py::module_& m) {
+void init_exact(py::module_& m) {
     m.def("sq_dist", &sq_dist, py::arg("x"), py::arg("centers"),
           "Squared distances [n, m] of rows x [n, dim] to centers [m, dim] (float64), each computed row by "
           "row in a fixed order: a value never depends on the other rows or the thread count.");
     m.def("sq_dist_pairs", &sq_dist_pairs, py::arg("x"), py::arg("y"), py::arg("index"),
           "Squared distances [n, k] of each row x[i] to the rows y[index[i, j]], in the same fixed order.");
+    m.def("sums_by_label", &sums_by_label, py::arg("x"), py::arg("labels"), py::arg("k"),
+          "(sums [k, dim], counts [k]): the rows of x [n, dim] (float64) added per label (int32, 0..k-1) "
+          "in row order, whatever the thread count.");
 }
 
 }  // namespace kmerx::bind

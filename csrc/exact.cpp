@@ -1,8 +1,10 @@
-#include "kmerx/distance.hpp"
+#include "kmerx/exact.hpp"
+
+#include <algorithm>
 
 #include "kmerx/common.hpp"
 
-namespace kmerx::distance {
+namespace kmerx::exact {
 
 namespace {
 
@@ -43,4 +45,20 @@ void sq_dist_pairs(const double* x, std::size_t n, const double* y, std::size_t 
     }, 256);
 }
 
-}  // namespace kmerx::distance
+void sums_by_label(const double* x, std::size_t n, std::size_t dim, const int32_t* labels, std::size_t k,
+                   double* sums, int64_t* counts) {
+    std::fill(sums, sums + k * dim, 0.0);
+    std::fill(counts, counts + k, int64_t{0});
+    for (std::size_t i = 0; i < n; ++i) ++counts[labels[i]];
+    constexpr std::size_t block = 16;  // columns per task: 128 bytes of each row
+    parallel_for((dim + block - 1) / block, [&](std::size_t begin, std::size_t end) {
+        const std::size_t lo = begin * block, hi = std::min(dim, end * block);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double* row = x + i * dim;
+            double* sum = sums + static_cast<std::size_t>(labels[i]) * dim;
+            for (std::size_t t = lo; t < hi; ++t) sum[t] += row[t];
+        }
+    });
+}
+
+}  // namespace kmerx::exact

@@ -348,6 +348,11 @@ def test_kmeans_on_the_readme_pipeline_output(tmp_path):
     other = mpirun(2, "kmeans", "--input", str(out), "--output", str(res), "--k", "3", check=False)
     assert other.returncode == 1 and "holds a result of another run" in other.stderr
     mpirun(2, "kmeans", "--input", str(out), "--output", str(res), "--k", "3", "--overwrite")
+    # Overwritten by a run on another input with fewer shards: none of the old result's files is left.
+    write_embeddings(tmp_path / "small", np.eye(4, dtype=np.float32), shard_rows=4)
+    mpirun(1, "kmeans", "--input", str(tmp_path / "small"), "--output", str(res), "--k", "2", "--overwrite")
+    assert sorted(p.name for p in res.iterdir() if p.suffix in (".parquet", ".npz", ".json")) == [
+        "manifest.json", "model.npz", "part-00000.parquet"]
 
 
 @needs_mpi

@@ -67,7 +67,7 @@ def _tune() -> None:
         threadpool_limits(threads)
     kmerx.set_num_threads(threads)
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-        with contextlib.suppress(NotImplementedError):
+        with contextlib.suppress(NotImplementedError):  # a pyarrow built without jemalloc keeps its default
             pa.set_memory_pool(pa.jemalloc_memory_pool())
 
 

@@ -5,6 +5,7 @@ is left as it is (re-running is a no-op); an interrupted one is redone."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import os
@@ -129,8 +130,11 @@ def solve(solver: str, input: str | os.PathLike, output: str | os.PathLike, para
     rank, size = comm.Get_rank(), comm.Get_size()
     if rank == 0:
         os.makedirs(out, exist_ok=True)
-        if done is not None:
+        if done is not None:  # the manifest first, so the folder never looks complete with the old files
             os.remove(os.path.join(out, results.NAME))
+            for name in [s["path"] for s in done.get("shards", [])] + ([done["model"]] if done.get("model") else []):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(out, os.path.basename(name)))
     comm.Barrier()
 
     t0 = time.perf_counter()
